@@ -10,29 +10,38 @@
 //! SSL methods condition on and what the R² metrics regress.
 //!
 //! ```
-//! use noether_groups::{Group, Rotation3, SO3};
+//! use noether_groups::{Group, Orthogonal, VectorAction};
+//! use rand::SeedableRng;
 //!
-//! // Two views of a 3DIEBench object, rotated by extrinsic XYZ Euler angles (scipy's "xyz").
-//! let r1 = Rotation3::from_euler_xyz([0.1, -0.4, 1.2]);
-//! let r2 = Rotation3::from_euler_xyz([0.7, 0.3, -0.5]);
-//! // The action between them, as a quaternion (x, y, z, w) exactly as scipy writes it.
-//! let action = r1.relative_to(&r2).as_quat();
-//! let so3 = SO3;
-//! assert_eq!(so3.encode(&r1.relative_to(&r2)).len(), 4);
-//! assert!(action[3].abs() <= 1.0);
+//! let so3 = Orthogonal::special(3)?;
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! let g = so3.sample(&mut rng); // Haar
+//! let params = so3.encode(&g); // 9 floats, layout `special_orthogonal.matrix` v1
+//! let back = so3.decode(&params)?;
+//! let x = so3.act_vector(&back, &[1.0f32, 0.0, 0.0])?;
+//! assert!((x.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
+//! # Ok::<(), noether_groups::GroupError>(())
 //! ```
 
 mod cyclic;
+mod dihedral;
+mod dynamic;
 mod error;
 mod group;
 pub mod laws;
 mod layout;
+mod orthogonal;
 mod points;
 mod real;
+mod so2;
 
 pub use cyclic::Cyclic;
+pub use dihedral::{Dihedral, DihedralElement};
+pub use dynamic::{DynGroup, DynProduct};
 pub use error::{GroupError, Result};
 pub use group::{FiniteGroup, Group, LinearGroup, PointAction, VectorAction};
 pub use layout::ParamLayout;
+pub use orthogonal::Orthogonal;
 pub use points::Points;
 pub use real::Real;
+pub use so2::{O2, O2Element, SO2, wrap_angle};

@@ -46,7 +46,7 @@ impl Cyclic {
 /// `(cos, sin)` of `2 pi k / n`, exact when the angle is a multiple of pi / 2.
 pub(crate) fn cos_sin_of_fraction(k: usize, n: usize) -> (f64, f64) {
     let k = k % n;
-    if (4 * k) % n == 0 {
+    if (4 * k).is_multiple_of(n) {
         return [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][4 * k / n];
     }
     let t = std::f64::consts::TAU * k as f64 / n as f64;

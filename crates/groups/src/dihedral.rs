@@ -65,20 +65,29 @@ impl Group for Dihedral {
     }
 
     fn identity(&self) -> DihedralElement {
-        DihedralElement { k: 0, reflect: false }
+        DihedralElement {
+            k: 0,
+            reflect: false,
+        }
     }
 
     fn compose(&self, a: &DihedralElement, b: &DihedralElement) -> DihedralElement {
         let n = self.n;
         let turn = if a.reflect { n - b.k % n } else { b.k % n };
-        DihedralElement { k: (a.k + turn) % n, reflect: a.reflect != b.reflect }
+        DihedralElement {
+            k: (a.k + turn) % n,
+            reflect: a.reflect != b.reflect,
+        }
     }
 
     fn inverse(&self, a: &DihedralElement) -> DihedralElement {
         if a.reflect {
             *a
         } else {
-            DihedralElement { k: (self.n - a.k % self.n) % self.n, reflect: false }
+            DihedralElement {
+                k: (self.n - a.k % self.n) % self.n,
+                reflect: false,
+            }
         }
     }
 
@@ -133,7 +142,10 @@ impl FiniteGroup for Dihedral {
 
     fn element(&self, index: usize) -> DihedralElement {
         let index = index % (2 * self.n);
-        DihedralElement { k: index % self.n, reflect: index >= self.n }
+        DihedralElement {
+            k: index % self.n,
+            reflect: index >= self.n,
+        }
     }
 
     fn index_of(&self, g: &DihedralElement) -> usize {
@@ -163,16 +175,31 @@ mod tests {
     #[test]
     fn reflection_conjugates_rotation_to_its_inverse() {
         let d4 = Dihedral::new(4).unwrap();
-        let r = DihedralElement { k: 1, reflect: false };
-        let s = DihedralElement { k: 0, reflect: true };
+        let r = DihedralElement {
+            k: 1,
+            reflect: false,
+        };
+        let s = DihedralElement {
+            k: 0,
+            reflect: true,
+        };
         // s r s = r^-1
-        assert_eq!(d4.compose(&d4.compose(&s, &r), &s), DihedralElement { k: 3, reflect: false });
+        assert_eq!(
+            d4.compose(&d4.compose(&s, &r), &s),
+            DihedralElement {
+                k: 3,
+                reflect: false
+            }
+        );
     }
 
     #[test]
     fn d4_acts_exactly_on_the_plane() {
         let d4 = Dihedral::new(4).unwrap();
-        let rs = DihedralElement { k: 1, reflect: true };
+        let rs = DihedralElement {
+            k: 1,
+            reflect: true,
+        };
         // s: (1, 2) -> (1, -2), then r (quarter turn): -> (2, 1).
         assert_eq!(d4.act_vector(&rs, &[1.0f32, 2.0]).unwrap(), vec![2.0, 1.0]);
     }
@@ -181,8 +208,15 @@ mod tests {
     fn every_element_has_the_right_word_length() {
         let d6 = Dihedral::new(6).unwrap();
         let e = d6.identity();
-        let lengths: Vec<_> = d6.elements().iter().map(|g| d6.distance(&e, g).unwrap()).collect();
-        assert_eq!(lengths, vec![0., 1., 2., 3., 2., 1., 1., 2., 3., 4., 3., 2.]);
+        let lengths: Vec<_> = d6
+            .elements()
+            .iter()
+            .map(|g| d6.distance(&e, g).unwrap())
+            .collect();
+        assert_eq!(
+            lengths,
+            vec![0., 1., 2., 3., 2., 1., 1., 2., 3., 4., 3., 2.]
+        );
     }
 
     #[test]

@@ -75,7 +75,10 @@ impl<G: Group + Send + Sync> DynGroup for G {
     }
 
     fn test_params(&self) -> Vec<Vec<f32>> {
-        self.test_elements().iter().map(|g| self.encode(g)).collect()
+        self.test_elements()
+            .iter()
+            .map(|g| self.encode(g))
+            .collect()
     }
 
     fn check_laws(&self, rng: &mut dyn RngCore, samples: usize, tol: f64) -> Result<(), String> {
@@ -137,7 +140,11 @@ impl DynGroup for DynProduct {
 
     fn compose_params(&self, x: &[f32], y: &[f32]) -> Result<Vec<f32>> {
         let ((xa, xb), (ya, yb)) = (self.split(x)?, self.split(y)?);
-        Ok([self.a.compose_params(xa, ya)?, self.b.compose_params(xb, yb)?].concat())
+        Ok([
+            self.a.compose_params(xa, ya)?,
+            self.b.compose_params(xb, yb)?,
+        ]
+        .concat())
     }
 
     fn inverse_params(&self, x: &[f32]) -> Result<Vec<f32>> {
@@ -147,13 +154,18 @@ impl DynGroup for DynProduct {
 
     fn distance_params(&self, x: &[f32], y: &[f32]) -> Result<Option<f64>> {
         let ((xa, xb), (ya, yb)) = (self.split(x)?, self.split(y)?);
-        let (da, db) = (self.a.distance_params(xa, ya)?, self.b.distance_params(xb, yb)?);
+        let (da, db) = (
+            self.a.distance_params(xa, ya)?,
+            self.b.distance_params(xb, yb)?,
+        );
         Ok(da.zip(db).map(|(p, q)| p.hypot(q)))
     }
 
     fn test_params(&self) -> Vec<Vec<f32>> {
         let (ta, tb) = (self.a.test_params(), self.b.test_params());
-        ta.iter().flat_map(|p| tb.iter().map(move |q| [p.clone(), q.clone()].concat())).collect()
+        ta.iter()
+            .flat_map(|p| tb.iter().map(move |q| [p.clone(), q.clone()].concat()))
+            .collect()
     }
 
     /// The laws of a direct product follow from its factors' laws; each factor is checked.

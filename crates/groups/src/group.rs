@@ -101,7 +101,9 @@ pub trait FiniteGroup: Group {
     /// the index of `g h`. This is how `g` moves the group axis of a regular G-CNN feature map
     /// (`(Γ_g F)(g h) = F(h)`).
     fn regular_permutation(&self, g: &Self::Element) -> Vec<usize> {
-        (0..self.order()).map(|h| self.index_of(&self.compose(g, &self.element(h)))).collect()
+        (0..self.order())
+            .map(|h| self.index_of(&self.compose(g, &self.element(h))))
+            .collect()
     }
 }
 

@@ -33,7 +33,9 @@ pub fn check_group_laws<G: Group>(
     }
     let ai = group.inverse(a);
     if !eq(&group.compose(a, &ai), &e) || !eq(&group.compose(&ai, a), &e) {
-        return Err(format!("{name}: inverse law fails for {a:?} (inverse {ai:?})"));
+        return Err(format!(
+            "{name}: inverse law fails for {a:?} (inverse {ai:?})"
+        ));
     }
     let left = group.compose(&group.compose(a, b), c);
     let right = group.compose(a, &group.compose(b, c));
@@ -60,8 +62,12 @@ pub fn check_round_trip<G: Group>(group: &G, g: &G::Element, tol: f64) -> LawRes
     }
     match group.decode(&params) {
         Ok(back) if group.approx_eq(&back, g, tol) => Ok(()),
-        Ok(back) => Err(format!("{name}: round trip of {g:?} gave {back:?} (params {params:?})")),
-        Err(e) => Err(format!("{name}: decoding the encoding of {g:?} failed: {e}")),
+        Ok(back) => Err(format!(
+            "{name}: round trip of {g:?} gave {back:?} (params {params:?})"
+        )),
+        Err(e) => Err(format!(
+            "{name}: decoding the encoding of {g:?} failed: {e}"
+        )),
     }
 }
 
@@ -76,7 +82,12 @@ pub fn check_vector_action<G: VectorAction>(
 ) -> LawResult {
     let name = group.name();
     let act = |k: &G::Element, v: &[f64]| group.act_vector(k, v).map_err(|e| e.to_string());
-    let diff = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+    let diff = |u: &[f64], v: &[f64]| {
+        u.iter()
+            .zip(v)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f64::max)
+    };
     let ex = act(&group.identity(), x)?;
     if diff(&ex, x) > tol {
         return Err(format!("{name}: the identity moves {x:?} to {ex:?}"));
@@ -104,7 +115,9 @@ pub fn check_point_action<G: PointAction>(
     let act = |k: &G::Element, p: &Points<f64>| group.act_points(k, p).map_err(|e| e.to_string());
     let ex = act(&group.identity(), x)?;
     if ex.max_abs_diff(x) > tol {
-        return Err(format!("{name}: the identity moves the point set {x:?} to {ex:?}"));
+        return Err(format!(
+            "{name}: the identity moves the point set {x:?} to {ex:?}"
+        ));
     }
     let two_steps = act(g, &act(h, x)?)?;
     let one_step = act(&group.compose(g, h), x)?;

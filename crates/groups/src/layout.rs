@@ -26,7 +26,11 @@ impl ParamLayout {
         version: u32,
         names: impl IntoIterator<Item = S>,
     ) -> Self {
-        Self { id: id.into(), version, names: names.into_iter().map(Into::into).collect() }
+        Self {
+            id: id.into(),
+            version,
+            names: names.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// Number of floats in the vector.
@@ -48,7 +52,10 @@ impl ParamLayout {
             .chain(other.names.iter().map(|n| format!("b.{n}")))
             .collect::<Vec<_>>();
         ParamLayout {
-            id: format!("product({} v{}, {} v{})", self.id, self.version, other.id, other.version),
+            id: format!(
+                "product({} v{}, {} v{})",
+                self.id, self.version, other.id, other.version
+            ),
             version: 1,
             names,
         }
@@ -68,7 +75,12 @@ impl ParamLayout {
             )
         };
         let plural = if self.len() == 1 { "float" } else { "floats" };
-        format!("{} {plural} [{names}] (layout {} v{})", self.len(), self.id, self.version)
+        format!(
+            "{} {plural} [{names}] (layout {} v{})",
+            self.len(),
+            self.id,
+            self.version
+        )
     }
 
     /// Checks that `params` has this layout's length and only finite values; the error names
@@ -88,7 +100,11 @@ impl ParamLayout {
 
     /// A [`GroupError::Decode`] for `group` that quotes this layout.
     pub fn decode_error(&self, group: &str, reason: impl Into<String>) -> GroupError {
-        GroupError::Decode { group: group.to_string(), layout: self.describe(), reason: reason.into() }
+        GroupError::Decode {
+            group: group.to_string(),
+            layout: self.describe(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -105,13 +121,21 @@ pub(crate) fn integer_slot(
     if (v - r).abs() > 1e-3 || r < 0.0 || r >= n as f32 {
         return Err(layout.decode_error(
             group,
-            format!("slot {i} (`{}`) is {v}, expected an integer in 0..{n}", layout.names[i]),
+            format!(
+                "slot {i} (`{}`) is {v}, expected an integer in 0..{n}",
+                layout.names[i]
+            ),
         ));
     }
     Ok(r as usize)
 }
 
 /// Reads slot `i` of a checked parameter vector as a flag (0 or 1), or explains why not.
-pub(crate) fn flag_slot(layout: &ParamLayout, group: &str, params: &[f32], i: usize) -> Result<bool> {
+pub(crate) fn flag_slot(
+    layout: &ParamLayout,
+    group: &str,
+    params: &[f32],
+    i: usize,
+) -> Result<bool> {
     integer_slot(layout, group, params, i, 2).map(|v| v == 1)
 }

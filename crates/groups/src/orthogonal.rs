@@ -68,16 +68,16 @@ impl Orthogonal {
         self.special
     }
 
-    fn to_na(&self, m: &[f64]) -> DMatrix<f64> {
+    fn matrix_of(&self, m: &[f64]) -> DMatrix<f64> {
         DMatrix::from_row_slice(self.n, self.n, m)
     }
 
-    fn from_na(m: &DMatrix<f64>) -> Vec<f64> {
+    fn rows_of(m: &DMatrix<f64>) -> Vec<f64> {
         m.transpose().as_slice().to_vec()
     }
 
     fn identity_matrix(&self) -> Vec<f64> {
-        Self::from_na(&DMatrix::identity(self.n, self.n))
+        Self::rows_of(&DMatrix::identity(self.n, self.n))
     }
 }
 
@@ -106,11 +106,11 @@ impl Group for Orthogonal {
     }
 
     fn compose(&self, a: &Vec<f64>, b: &Vec<f64>) -> Vec<f64> {
-        Self::from_na(&(self.to_na(a) * self.to_na(b)))
+        Self::rows_of(&(self.matrix_of(a) * self.matrix_of(b)))
     }
 
     fn inverse(&self, a: &Vec<f64>) -> Vec<f64> {
-        Self::from_na(&self.to_na(a).transpose())
+        Self::rows_of(&self.matrix_of(a).transpose())
     }
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<f64> {
@@ -121,7 +121,7 @@ impl Group for Orthogonal {
         if self.special && q.determinant() < 0.0 {
             q.column_mut(0).neg_mut();
         }
-        Self::from_na(&q)
+        Self::rows_of(&q)
     }
 
     fn sampling(&self) -> String {
@@ -129,7 +129,11 @@ impl Group for Orthogonal {
     }
 
     fn layout(&self) -> ParamLayout {
-        let id = if self.special { "special_orthogonal.matrix" } else { "orthogonal.matrix" };
+        let id = if self.special {
+            "special_orthogonal.matrix"
+        } else {
+            "orthogonal.matrix"
+        };
         let names = (0..self.n).flat_map(|i| (0..self.n).map(move |j| format!("m{i}{j}")));
         ParamLayout::new(id, 1, names)
     }
@@ -142,7 +146,9 @@ impl Group for Orthogonal {
         let (name, layout) = (self.name(), self.layout());
         layout.check(&name, params)?;
         let m = DMatrix::from_row_iterator(self.n, self.n, params.iter().map(|&v| f64::from(v)));
-        let err = (m.transpose() * &m - DMatrix::identity(self.n, self.n)).abs().max();
+        let err = (m.transpose() * &m - DMatrix::identity(self.n, self.n))
+            .abs()
+            .max();
         if err > ORTHOGONALITY_TOL {
             return Err(layout.decode_error(
                 &name,
@@ -157,11 +163,17 @@ impl Group for Orthogonal {
         let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else {
             return Err(layout.decode_error(&name, "the SVD did not converge"));
         };
-        Ok(Self::from_na(&(u * v_t)))
+        Ok(Self::rows_of(&(u * v_t)))
     }
 
     fn distance(&self, a: &Vec<f64>, b: &Vec<f64>) -> Option<f64> {
-        Some(a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt())
+        Some(
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt(),
+        )
     }
 
     fn approx_eq(&self, a: &Vec<f64>, b: &Vec<f64>, tol: f64) -> bool {
@@ -178,19 +190,19 @@ impl Group for Orthogonal {
             m[(1, 1)] = 0.0;
             m[(0, 1)] = -1.0;
             m[(1, 0)] = 1.0;
-            out.push(Self::from_na(&m));
+            out.push(Self::rows_of(&m));
         }
         // The cyclic shift of coordinates (determinant (-1)^(n-1)).
         let shift = DMatrix::<f64>::from_fn(n, n, |i, j| f64::from(u8::from((j + 1) % n == i)));
         if !self.special || n % 2 == 1 {
-            out.push(Self::from_na(&shift));
+            out.push(Self::rows_of(&shift));
         }
         if !self.special {
             // A reflection, and -I.
             let mut reflection = DMatrix::<f64>::identity(n, n);
             reflection[(0, 0)] = -1.0;
-            out.push(Self::from_na(&reflection));
-            out.push(Self::from_na(&(-DMatrix::<f64>::identity(n, n))));
+            out.push(Self::rows_of(&reflection));
+            out.push(Self::rows_of(&(-DMatrix::<f64>::identity(n, n))));
         }
         out
     }
@@ -215,7 +227,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn det(group: &Orthogonal, m: &[f64]) -> f64 {
-        group.to_na(m).determinant()
+        group.matrix_of(m).determinant()
     }
 
     #[test]
@@ -263,9 +275,15 @@ mod tests {
     fn decode_rejects_non_orthogonal_and_reflections_in_so() {
         let so2 = Orthogonal::special(2).unwrap();
         let err = so2.decode(&[1.0, 0.0, 0.0, -1.0]).unwrap_err().to_string();
-        assert!(err.contains("SO(2)") && err.contains("determinant"), "{err}");
+        assert!(
+            err.contains("SO(2)") && err.contains("determinant"),
+            "{err}"
+        );
         let err = so2.decode(&[1.0, 0.1, 0.0, 1.0]).unwrap_err().to_string();
-        assert!(err.contains("not orthogonal") && err.contains("special_orthogonal.matrix"), "{err}");
+        assert!(
+            err.contains("not orthogonal") && err.contains("special_orthogonal.matrix"),
+            "{err}"
+        );
         assert!(so2.decode(&[1.0, 0.0, 0.0]).is_err());
         assert!(Orthogonal::new(0).is_err());
     }

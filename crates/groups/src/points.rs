@@ -27,7 +27,11 @@ impl<T: Real> Points<T> {
     /// ```
     pub fn new(rows: usize, cols: usize, data: Vec<T>) -> Result<Self> {
         if data.len() != rows * cols {
-            return Err(GroupError::Shape { rows, cols, len: data.len() });
+            return Err(GroupError::Shape {
+                rows,
+                cols,
+                len: data.len(),
+            });
         }
         Ok(Self { rows, cols, data })
     }
@@ -63,7 +67,11 @@ impl<T: Real> Points<T> {
         for i in 0..self.rows {
             data.extend(f(self.row(i)));
         }
-        Self { rows: self.rows, cols: self.cols, data }
+        Self {
+            rows: self.rows,
+            cols: self.cols,
+            data,
+        }
     }
 
     /// Largest absolute coordinate difference to `other` (infinite if the shapes differ).

@@ -133,20 +133,36 @@ impl Group for O2 {
     }
 
     fn identity(&self) -> O2Element {
-        O2Element { angle: 0.0, reflect: false }
+        O2Element {
+            angle: 0.0,
+            reflect: false,
+        }
     }
 
     fn compose(&self, a: &O2Element, b: &O2Element) -> O2Element {
         let turn = if a.reflect { -b.angle } else { b.angle };
-        O2Element { angle: wrap_angle(a.angle + turn), reflect: a.reflect != b.reflect }
+        O2Element {
+            angle: wrap_angle(a.angle + turn),
+            reflect: a.reflect != b.reflect,
+        }
     }
 
     fn inverse(&self, a: &O2Element) -> O2Element {
-        if a.reflect { *a } else { O2Element { angle: wrap_angle(-a.angle), reflect: false } }
+        if a.reflect {
+            *a
+        } else {
+            O2Element {
+                angle: wrap_angle(-a.angle),
+                reflect: false,
+            }
+        }
     }
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> O2Element {
-        O2Element { angle: rng.random_range(-PI..PI), reflect: rng.random_bool(0.5) }
+        O2Element {
+            angle: rng.random_range(-PI..PI),
+            reflect: rng.random_bool(0.5),
+        }
     }
 
     fn sampling(&self) -> String {
@@ -158,7 +174,11 @@ impl Group for O2 {
     }
 
     fn encode(&self, g: &O2Element) -> Vec<f32> {
-        vec![g.angle.cos() as f32, g.angle.sin() as f32, f32::from(u8::from(g.reflect))]
+        vec![
+            g.angle.cos() as f32,
+            g.angle.sin() as f32,
+            f32::from(u8::from(g.reflect)),
+        ]
     }
 
     fn decode(&self, params: &[f32]) -> Result<O2Element> {
@@ -171,7 +191,13 @@ impl Group for O2 {
 
     fn distance(&self, a: &O2Element, b: &O2Element) -> Option<f64> {
         let (ma, mb) = (self.matrix(a), self.matrix(b));
-        Some(ma.iter().zip(&mb).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt())
+        Some(
+            ma.iter()
+                .zip(&mb)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt(),
+        )
     }
 
     fn approx_eq(&self, a: &O2Element, b: &O2Element, tol: f64) -> bool {
@@ -180,7 +206,13 @@ impl Group for O2 {
 
     fn test_elements(&self) -> Vec<O2Element> {
         let e = |angle, reflect| O2Element { angle, reflect };
-        vec![e(0.0, false), e(PI / 2.0, false), e(0.0, true), e(PI / 2.0, true), e(-1.0, true)]
+        vec![
+            e(0.0, false),
+            e(PI / 2.0, false),
+            e(0.0, true),
+            e(PI / 2.0, true),
+            e(-1.0, true),
+        ]
     }
 }
 
@@ -214,14 +246,20 @@ mod tests {
 
     #[test]
     fn o2_reflection_flips_y() {
-        let g = O2Element { angle: 0.0, reflect: true };
+        let g = O2Element {
+            angle: 0.0,
+            reflect: true,
+        };
         assert_eq!(O2.act_vector(&g, &[1.0f64, 2.0]).unwrap(), vec![1.0, -2.0]);
     }
 
     #[test]
     fn off_circle_and_bad_flag_are_errors() {
         let err = SO2.decode(&[0.5, 0.5]).unwrap_err().to_string();
-        assert!(err.contains("SO(2)") && err.contains("so2.cos_sin"), "{err}");
+        assert!(
+            err.contains("SO(2)") && err.contains("so2.cos_sin"),
+            "{err}"
+        );
         assert!(O2.decode(&[1.0, 0.0, 0.5]).is_err());
         assert!(O2.decode(&[1.0, 0.0]).is_err());
     }

@@ -13,7 +13,9 @@ const N: usize = 20_000;
 fn so2_angles_are_uniform() {
     let mut rng = common::rng(11);
     let angles: Vec<f64> = (0..N).map(|_| SO2.sample(&mut rng)).collect();
-    common::assert_ks("SO(2) angle", &angles, |t| ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0));
+    common::assert_ks("SO(2) angle", &angles, |t| {
+        ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0)
+    });
 }
 
 #[test]
@@ -21,7 +23,9 @@ fn o2_angles_are_uniform_and_reflections_fair() {
     let mut rng = common::rng(12);
     let samples: Vec<_> = (0..N).map(|_| O2.sample(&mut rng)).collect();
     let angles: Vec<f64> = samples.iter().map(|g| g.angle).collect();
-    common::assert_ks("O(2) angle", &angles, |t| ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0));
+    common::assert_ks("O(2) angle", &angles, |t| {
+        ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0)
+    });
     let reflected = samples.iter().filter(|g| g.reflect).count();
     let chi = common::chi_square_uniform(&[reflected, N - reflected]);
     assert!(chi < 10.83, "O(2) reflection frequency {reflected} / {N}");
@@ -38,9 +42,18 @@ fn finite_groups_sample_every_element_equally() {
         counts_c[c7.index_of(&c7.sample(&mut rng))] += 1;
         counts_d[d5.index_of(&d5.sample(&mut rng))] += 1;
     }
-    let (chi_c, chi_d) = (common::chi_square_uniform(&counts_c), common::chi_square_uniform(&counts_d));
-    assert!(chi_c < common::chi_square_critical_999(6), "C7 counts {counts_c:?}");
-    assert!(chi_d < common::chi_square_critical_999(9), "D5 counts {counts_d:?}");
+    let (chi_c, chi_d) = (
+        common::chi_square_uniform(&counts_c),
+        common::chi_square_uniform(&counts_d),
+    );
+    assert!(
+        chi_c < common::chi_square_critical_999(6),
+        "C7 counts {counts_c:?}"
+    );
+    assert!(
+        chi_d < common::chi_square_critical_999(9),
+        "D5 counts {counts_d:?}"
+    );
 }
 
 /// The rotation angle of an SO(2) matrix sampled through QR must be uniform, and the rotation
@@ -56,7 +69,9 @@ fn orthogonal_qr_samples_are_haar_in_two_and_three_dimensions() {
             m[2].atan2(m[0])
         })
         .collect();
-    common::assert_ks("SO(2) via QR, angle", &angles, |t| ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0));
+    common::assert_ks("SO(2) via QR, angle", &angles, |t| {
+        ((t + PI) / (2.0 * PI)).clamp(0.0, 1.0)
+    });
 
     let so3 = Orthogonal::special(3).unwrap();
     let angles: Vec<f64> = (0..N)
@@ -65,13 +80,17 @@ fn orthogonal_qr_samples_are_haar_in_two_and_three_dimensions() {
             ((m[0] + m[4] + m[8] - 1.0) / 2.0).clamp(-1.0, 1.0).acos()
         })
         .collect();
-    common::assert_ks("SO(3) via QR, rotation angle", &angles, |t| (t - t.sin()) / PI);
+    common::assert_ks("SO(3) via QR, rotation angle", &angles, |t| {
+        (t - t.sin()) / PI
+    });
 
     // O(3): the (0, 0) entry of a Haar orthogonal matrix is uniform on [-1, 1] (the first
     // column is uniform on the sphere; Archimedes).
     let o3 = Orthogonal::new(3).unwrap();
     let entries: Vec<f64> = (0..N).map(|_| o3.sample(&mut rng)[0]).collect();
-    common::assert_ks("O(3) entry (0, 0)", &entries, |x| ((x + 1.0) / 2.0).clamp(0.0, 1.0));
+    common::assert_ks("O(3) entry (0, 0)", &entries, |x| {
+        ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+    });
 }
 
 /// In higher dimensions: every entry of a Haar O(n) matrix has mean 0 and variance 1 / n, and
@@ -97,8 +116,14 @@ fn orthogonal_moments_in_five_dimensions() {
     for i in 0..n * n {
         let mean = sum[i] / samples as f64;
         let second = sum_sq[i] / samples as f64;
-        assert!(mean.abs() < mean_bound, "entry {i}: mean {mean} (bound {mean_bound})");
-        assert!((second - var).abs() < 0.02, "entry {i}: second moment {second}, expected {var}");
+        assert!(
+            mean.abs() < mean_bound,
+            "entry {i}: mean {mean} (bound {mean_bound})"
+        );
+        assert!(
+            (second - var).abs() < 0.02,
+            "entry {i}: second moment {second}, expected {var}"
+        );
     }
 }
 

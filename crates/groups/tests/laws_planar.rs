@@ -15,7 +15,11 @@ where
     G: Group + noether_groups::VectorAction + noether_groups::PointAction,
 {
     let mut rng = common::rng(seed);
-    let (a, b, c) = (group.sample(&mut rng), group.sample(&mut rng), group.sample(&mut rng));
+    let (a, b, c) = (
+        group.sample(&mut rng),
+        group.sample(&mut rng),
+        group.sample(&mut rng),
+    );
     check_group_laws(group, &a, &b, &c, tol)?;
     let dim = group.vector_dim().unwrap_or(3);
     let x: Vec<f64> = (0..dim).map(|_| rng.random_range(-2.0..2.0)).collect();
@@ -97,9 +101,15 @@ fn matrices_of_finite_groups_agree_with_the_planar_groups() {
     let d5 = Dihedral::new(5).unwrap();
     for g in d5.elements() {
         let angle = std::f64::consts::TAU * g.k as f64 / 5.0;
-        let o = O2Element { angle: noether_groups::wrap_angle(angle), reflect: g.reflect };
+        let o = O2Element {
+            angle: noether_groups::wrap_angle(angle),
+            reflect: g.reflect,
+        };
         let (a, b) = (d5.matrix(&g), O2.matrix(&o));
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-12), "{g:?}");
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-12),
+            "{g:?}"
+        );
     }
     let c5 = Cyclic::new(5).unwrap();
     for k in 0..5 {

@@ -28,14 +28,21 @@ pub fn ks_statistic(samples: &[f64], cdf: impl Fn(f64) -> f64) -> f64 {
 pub fn assert_ks(what: &str, samples: &[f64], cdf: impl Fn(f64) -> f64) {
     let d = ks_statistic(samples, cdf);
     let critical = 1.95 / (samples.len() as f64).sqrt();
-    assert!(d < critical, "{what}: KS statistic {d:.4} >= critical {critical:.4} (n = {})", samples.len());
+    assert!(
+        d < critical,
+        "{what}: KS statistic {d:.4} >= critical {critical:.4} (n = {})",
+        samples.len()
+    );
 }
 
 /// Pearson's chi-square statistic of observed counts against equal expected counts.
 pub fn chi_square_uniform(counts: &[usize]) -> f64 {
     let total: usize = counts.iter().sum();
     let expected = total as f64 / counts.len() as f64;
-    counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum()
+    counts
+        .iter()
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum()
 }
 
 /// The 0.999 quantile of the chi-square distribution with `df` degrees of freedom

@@ -1,0 +1,49 @@
+//! `cargo xtask`: noether's command line.
+//!
+//! ```text
+//! cargo xtask groups list                         # every group family, layout and sampling
+//! cargo xtask groups sample "SO(3)" -n 4 --seed 0 # sampled elements as parameter vectors
+//! cargo xtask groups check "S5 x O(3)"            # group axioms on sampled elements
+//! cargo xtask info                                # version and the candle device in use
+//! ```
+//!
+//! Only subcommands that work are listed; `reproduce`, `train`, `eval`, `render`, `augment`
+//! and `bench` arrive with the crates they drive.
+
+mod groups;
+mod info;
+
+use clap::{Parser, Subcommand};
+
+/// noether: self-supervised learning with symmetries.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, sample and check the groups of `noether-groups`.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
+    Info,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Groups(cmd) => groups::run(cmd),
+        Command::Info => info::run(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain of causes on one line, without a backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

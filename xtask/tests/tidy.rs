@@ -1,0 +1,55 @@
+//! Tidy checks over the workspace itself: the crate graph keeps the layering of
+//! `docs/ARCHITECTURE.md`.
+
+use std::path::Path;
+
+fn manifest(rel: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// The `[dependencies]` table of a manifest (not dev-dependencies), as text.
+fn dependencies(text: &str) -> String {
+    let start = text
+        .find("[dependencies]")
+        .map_or(text.len(), |i| i + "[dependencies]".len());
+    let rest = &text[start..];
+    rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn groups_is_pure_math() {
+    let deps = dependencies(&manifest("crates/groups/Cargo.toml"));
+    for forbidden in ["candle", "noether-", "image", "safetensors", "serde"] {
+        assert!(
+            !deps.contains(forbidden),
+            "noether-groups must not depend on {forbidden}:\n{deps}"
+        );
+    }
+}
+
+#[test]
+fn every_crate_uses_workspace_lints_and_package_metadata() {
+    for m in ["crates/groups/Cargo.toml", "xtask/Cargo.toml"] {
+        let text = manifest(m);
+        assert!(
+            text.contains("[lints]\nworkspace = true"),
+            "{m} must use the workspace lints"
+        );
+        assert!(
+            text.contains("edition.workspace = true"),
+            "{m} must inherit the edition"
+        );
+    }
+}
+
+#[test]
+fn candle_is_pinned_once_in_the_workspace() {
+    let root = manifest("Cargo.toml");
+    for c in ["candle-core", "candle-nn", "candle-transformers"] {
+        assert!(
+            root.contains(&format!("{c} = \"=0.11.")),
+            "{c} must be pinned to one 0.11 version"
+        );
+    }
+}

@@ -22,6 +22,20 @@
 //! assert!((x.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
 //! # Ok::<(), noether_groups::GroupError>(())
 //! ```
+//!
+//! The rotation action between two views of a 3DIEBench object, exactly as scipy computes it:
+//!
+//! ```
+//! use noether_groups::{Group, Rotation3, SO3};
+//!
+//! // Latents 0..3 of two views: extrinsic XYZ Euler angles (scipy's "xyz", Blender's R = Rz Ry Rx).
+//! let r1 = Rotation3::from_euler_xyz([0.1, -0.4, 1.2]);
+//! let r2 = Rotation3::from_euler_xyz([0.7, 0.3, -0.5]);
+//! // scipy: (R.from_euler("xyz", a1).inv() * R.from_euler("xyz", a2)).as_quat()
+//! let action = SO3.encode(&r1.relative_to(&r2)); // [qx, qy, qz, qw], sign as scipy's
+//! assert_eq!(action.len(), 4);
+//! assert!(r1.compose(&r1.relative_to(&r2)).angle_to(&r2) < 1e-12);
+//! ```
 
 mod cyclic;
 mod dihedral;

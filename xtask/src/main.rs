@@ -4,12 +4,15 @@
 //! cargo xtask groups list                         # every group family, layout and sampling
 //! cargo xtask groups sample "SO(3)" -n 4 --seed 0 # sampled elements as parameter vectors
 //! cargo xtask groups check "S5 x O(3)"            # group axioms on sampled elements
+//! cargo xtask augment --input IMG --preset simclr-cifar --views 8 --seed 0 --out DIR
+//! cargo xtask augment --input OTHER --replay DIR/params.json --out DIR2
 //! cargo xtask info                                # version and the candle device in use
 //! ```
 //!
-//! Only subcommands that work are listed; `reproduce`, `train`, `eval`, `render`, `augment`
-//! and `bench` arrive with the crates they drive.
+//! Only subcommands that work are listed; `reproduce`, `train`, `eval`, `render` and `bench`
+//! arrive with the crates they drive.
 
+mod augment;
 mod groups;
 mod info;
 
@@ -28,6 +31,9 @@ enum Command {
     /// Inspect, sample and check the groups of `noether-groups`.
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// Make views of an image with a preset: PNGs, their parameter records (JSON) and a
+    /// contact sheet; or replay recorded parameters on another image.
+    Augment(augment::AugmentArgs),
     /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
     Info,
 }
@@ -36,6 +42,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Groups(cmd) => groups::run(cmd),
+        Command::Augment(args) => augment::run(args),
         Command::Info => info::run(),
     };
     match result {

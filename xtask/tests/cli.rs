@@ -89,3 +89,99 @@ fn info_reports_a_working_device() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("matmul ran and checked"));
 }
+
+fn augment_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("noether-xtask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn augment_writes_views_params_and_sheet_and_replays() {
+    let dir = augment_dir("augment");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let input = dir.join("input.png");
+    let img = noether_augment::Image::from_fn(3, 40, 48, |c, y, x| {
+        ((c * 5 + y * 3 + x * 7) % 13) as f32 / 13.0
+    });
+    img.save(&input).expect("save");
+    let out = dir.join("views");
+    let o = xtask(&[
+        "augment",
+        "--input",
+        input.to_str().unwrap(),
+        "--preset",
+        "simclr-cifar",
+        "--views",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["view_00.png", "view_03.png", "params.json", "sheet.png"] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let params: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("params.json")).unwrap()).unwrap();
+    assert_eq!(params["views"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        params["views"][0]["equimod_raw"].as_array().unwrap().len(),
+        15
+    );
+
+    // replaying the records on the same image gives the same pixels
+    let again = dir.join("replayed");
+    let o = xtask(&[
+        "augment",
+        "--input",
+        input.to_str().unwrap(),
+        "--replay",
+        out.join("params.json").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["view_00.png", "view_03.png"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap()
+        );
+    }
+
+    // bad input: a missing image, an unknown preset, a corrupt params file
+    let o = xtask(&[
+        "augment",
+        "--input",
+        "nope.png",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.png"));
+    let o = xtask(&[
+        "augment",
+        "--input",
+        input.to_str().unwrap(),
+        "--preset",
+        "simclr-mnist",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("simclr-mnist"));
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"preset\": 3}").unwrap();
+    let o = xtask(&[
+        "augment",
+        "--input",
+        input.to_str().unwrap(),
+        "--replay",
+        bad.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
+}

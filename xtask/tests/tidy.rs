@@ -29,8 +29,23 @@ fn groups_is_pure_math() {
 }
 
 #[test]
+fn augment_has_no_tensor_library_and_no_dataset() {
+    let deps = dependencies(&manifest("crates/augment/Cargo.toml"));
+    for forbidden in ["candle", "noether-data", "noether-models", "noether-train"] {
+        assert!(
+            !deps.contains(forbidden),
+            "noether-augment must not depend on {forbidden}:\n{deps}"
+        );
+    }
+}
+
+#[test]
 fn every_crate_uses_workspace_lints_and_package_metadata() {
-    for m in ["crates/groups/Cargo.toml", "xtask/Cargo.toml"] {
+    for m in [
+        "crates/groups/Cargo.toml",
+        "crates/augment/Cargo.toml",
+        "xtask/Cargo.toml",
+    ] {
         let text = manifest(m);
         assert!(
             text.contains("[lints]\nworkspace = true"),

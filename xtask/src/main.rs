@@ -6,15 +6,17 @@
 //! cargo xtask groups check "S5 x O(3)"            # group axioms on sampled elements
 //! cargo xtask augment --input IMG --preset simclr-cifar --views 8 --seed 0 --out DIR
 //! cargo xtask augment --input OTHER --replay DIR/params.json --out DIR2
+//! cargo xtask render --out DIR --size 64 --sheet sheet.png   # mini3die in the 3DIEBench layout
 //! cargo xtask info                                # version and the candle device in use
 //! ```
 //!
-//! Only subcommands that work are listed; `reproduce`, `train`, `eval`, `render` and `bench`
+//! Only subcommands that work are listed; `reproduce`, `train`, `eval` and `bench`
 //! arrive with the crates they drive.
 
 mod augment;
 mod groups;
 mod info;
+mod render;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,8 @@ enum Command {
     /// Make views of an image with a preset: PNGs, their parameter records (JSON) and a
     /// contact sheet; or replay recorded parameters on another image.
     Augment(augment::AugmentArgs),
+    /// Render mini3die (noether's look-alike of 3DIEBench) in the 3DIEBench layout.
+    Render(render::RenderArgs),
     /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
     Info,
 }
@@ -43,6 +47,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Groups(cmd) => groups::run(cmd),
         Command::Augment(args) => augment::run(args),
+        Command::Render(args) => render::run(args),
         Command::Info => info::run(),
     };
     match result {

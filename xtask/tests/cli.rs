@@ -185,3 +185,40 @@ fn augment_writes_views_params_and_sheet_and_replays() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json"));
 }
+
+#[test]
+fn render_writes_the_3diebench_layout_and_a_sheet() {
+    let dir = augment_dir("render");
+    let out = dir.join("mini3die");
+    let sheet = dir.join("sheet.png");
+    let o = xtask(&[
+        "render",
+        "--out",
+        out.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--objects-per-class",
+        "2",
+        "--views",
+        "3",
+        "--size",
+        "16",
+        "--seed",
+        "1",
+        "--sheet",
+        sheet.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(sheet.exists());
+    for f in [
+        "train_images.npy",
+        "val_images.npy",
+        "train_labels.npy",
+        "all_latents_train.npy",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let o = xtask(&["render", "--out", out.to_str().unwrap(), "--size", "4"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mini3die.size"));
+}

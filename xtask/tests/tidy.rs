@@ -40,10 +40,22 @@ fn augment_has_no_tensor_library_and_no_dataset() {
 }
 
 #[test]
+fn data_has_no_tensor_library_and_no_model() {
+    let deps = dependencies(&manifest("crates/data/Cargo.toml"));
+    for forbidden in ["candle", "noether-models", "noether-train", "noether-ops"] {
+        assert!(
+            !deps.contains(forbidden),
+            "noether-data must not depend on {forbidden}:\n{deps}"
+        );
+    }
+}
+
+#[test]
 fn every_crate_uses_workspace_lints_and_package_metadata() {
     for m in [
         "crates/groups/Cargo.toml",
         "crates/augment/Cargo.toml",
+        "crates/data/Cargo.toml",
         "xtask/Cargo.toml",
     ] {
         let text = manifest(m);

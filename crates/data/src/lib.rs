@@ -1,0 +1,28 @@
+//! # noether-data
+//!
+//! mini3die, noether's embedded look-alike of 3DIEBench, rendered on the CPU from a seed; and
+//! loaders for the 3DIEBench layout, CIFAR-10/100, MNIST and image folders.
+
+mod error;
+pub use error::{DataError, Result};
+
+// --- renderer (src/render/) ---
+pub mod export;
+pub mod render;
+
+// --- loaders ---
+pub mod cifar;
+pub mod folder;
+mod fsio;
+pub mod layout;
+pub mod loader;
+pub mod mnist;
+pub mod npy;
+mod split;
+mod store;
+
+pub use layout::{ActionKind, Dataset3die, LayoutWriter, Object3die, Pair};
+pub use loader::{Batch, BatchRequest, Cursor, ImageSource, Loader, LoaderConfig, ViewBatch};
+pub use npy::NpyArray;
+pub use split::Split;
+pub use store::ImageStore;

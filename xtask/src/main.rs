@@ -7,6 +7,7 @@
 //! cargo xtask augment --input IMG --preset simclr-cifar --views 8 --seed 0 --out DIR
 //! cargo xtask augment --input OTHER --replay DIR/params.json --out DIR2
 //! cargo xtask render --out DIR --size 64 --sheet sheet.png   # mini3die in the 3DIEBench layout
+//! cargo xtask render --check                      # supervised ceiling: top-1, rotation/colour R²
 //! cargo xtask info                                # version and the candle device in use
 //! ```
 //!
@@ -16,6 +17,7 @@
 mod augment;
 mod groups;
 mod info;
+mod learnable;
 mod render;
 
 use clap::{Parser, Subcommand};

@@ -222,3 +222,33 @@ fn render_writes_the_3diebench_layout_and_a_sheet() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("mini3die.size"));
 }
+
+#[test]
+fn render_check_smoke_reports_finite_figures() {
+    let dir = augment_dir("check");
+    let json = dir.join("learnable.json");
+    let o = xtask(&[
+        "render",
+        "--check",
+        "--smoke",
+        "--check-json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    for name in ["class top-1", "rotation R²", "colour R²", "chance"] {
+        assert!(out.contains(name), "missing {name} in\n{out}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["class_top1", "chance", "rotation_r2", "color_r2", "wall_s"] {
+        let v = report[key].as_f64().unwrap_or(f64::NAN);
+        assert!(v.is_finite(), "{key} = {v} in {report}");
+    }
+    let top1 = report["class_top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1));
+    assert_eq!(report["config"]["smoke"], true);
+    // --check writes no dataset and takes no --out.
+    let o = xtask(&["render", "--check", "--out", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+}

@@ -705,7 +705,7 @@ fn classification(
     Ok((correct as f64 / val_images.len() as f64, losses))
 }
 
-/// A linear layer with weights ten times smaller than [`linear`]'s (Kaiming normal, gain
+/// A linear layer with weights ten times smaller than [`linear()`]'s (Kaiming normal, gain
 /// 0.1) and zero bias: the regression head starts near zero instead of at an MSE many times
 /// the targets' variance.
 fn small_linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {

@@ -342,7 +342,7 @@ fn print_table(r: &CheckReport) {
 struct Images {
     /// `count x 3 x size x size`, image `object * views + view`.
     pixels: Vec<f32>,
-    latents: Vec<[f32; 7]>,
+    latents: Vec<noether_data::Latent>,
     count: usize,
     views: usize,
     size: usize,
@@ -368,7 +368,7 @@ impl Images {
         }
         let latents = items
             .iter()
-            .map(|&(o, v)| data.latent(o, v).map(|l| l.0))
+            .map(|&(o, v)| data.latent(o, v))
             .collect::<noether_data::Result<Vec<_>>>()?;
         // Per-channel mean and std over the training images.
         let mut sum = [0.0f64; 3];

@@ -57,7 +57,7 @@ pub fn write_mini3die(data: &Mini3die, root: &Path, on_image: &(dyn Fn() + Sync)
             let (o, v) = (k / views, k % views);
             let spec = &data.objects()[o];
             let img = data.render(o, v)?;
-            writer.write_view(&spec.synset, &spec.model_id, v, &img, &data.latent(o, v)?.0)?;
+            writer.write_view(&spec.synset, &spec.model_id, v, &img, &data.latent(o, v)?)?;
             on_image();
             Ok(())
         })?;

@@ -12,18 +12,20 @@
 //!                                            each object consecutive, in split order
 //! ```
 //!
-//! Latent slots: 0..3 object rotation as extrinsic `xyz` Euler angles (radians), 3 floor hue,
-//! 4 spot-light polar angle, 5 spot-light azimuth, 6 spot-light hue.
+//! Latents are [`Latent`]s (the one type shared with the mini3die renderer): slots 0..3 object
+//! rotation as extrinsic `xyz` Euler angles (radians), 3 floor hue, 4 spot-light polar angle,
+//! 5 spot-light azimuth, 6 spot-light hue.
 //!
 //! ```
 //! use noether_augment::Image;
-//! use noether_data::{ActionKind, Dataset3die, LayoutWriter, Split};
+//! use noether_data::{ActionKind, Dataset3die, Latent, LayoutWriter, Split};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let w = LayoutWriter::new(dir.path())?;
 //! for v in 0..3 {
 //!     let img = Image::from_fn(3, 4, 4, |c, y, x| ((c + y + x + v) % 5) as f32 / 4.0);
-//!     w.write_view("02691156", "abc", v, &img, &[0.1 * v as f32, 0.0, 0.0, 0.5, 0.2, 1.0, 0.25])?;
+//!     let latent = Latent([0.1 * v as f32, 0.0, 0.0, 0.5, 0.2, 1.0, 0.25]);
+//!     w.write_view("02691156", "abc", v, &img, &latent)?;
 //! }
 //! w.finish(&[("/02691156/abc/".into(), 0)], &[], 3)?;
 //!
@@ -51,12 +53,7 @@ use crate::error::{DataError, Result};
 use crate::split::Split;
 use crate::{fsio, npy};
 
-/// Floats per latent vector.
-pub const LATENT_DIM: usize = 7;
-
-/// A latent vector: rotation `xyz` Euler angles (3), floor hue, spot polar angle, spot
-/// azimuth, spot hue.
-pub type Latent = [f32; LATENT_DIM];
+pub use crate::latent::{LATENT_LEN, Latent};
 
 /// Views per object in 3DIEBench.
 pub const VIEWS_3DIEBENCH: usize = 50;
@@ -125,21 +122,23 @@ fn check_split(split: Split) -> Result<()> {
     Ok(())
 }
 
-/// Reads a latent file and checks it holds exactly [`LATENT_DIM`] floats.
+/// Reads a latent file and checks it holds exactly [`LATENT_LEN`] floats.
 pub fn read_latent(path: impl AsRef<Path>) -> Result<Latent> {
     let path = path.as_ref();
     let a = npy::read_f32(path)?;
-    <Latent>::try_from(a.data.as_slice()).map_err(|_| {
-        DataError::format(
-            path,
-            None,
-            format!(
-                "latent of shape {:?} ({} floats); expected {LATENT_DIM}",
-                a.shape,
-                a.len()
-            ),
-        )
-    })
+    <[f32; LATENT_LEN]>::try_from(a.data.as_slice())
+        .map(Latent)
+        .map_err(|_| {
+            DataError::format(
+                path,
+                None,
+                format!(
+                    "latent of shape {:?} ({} floats); expected {LATENT_LEN}",
+                    a.shape,
+                    a.len()
+                ),
+            )
+        })
 }
 
 /// Writes data in the 3DIEBench layout under a root folder. Every file is written to a
@@ -193,8 +192,8 @@ impl LayoutWriter {
         fsio::commit(&tmp, &img_path)?;
         npy::write_f32(
             dir.join(format!("latent_{view}.npy")),
-            &[LATENT_DIM],
-            latent,
+            &[LATENT_LEN],
+            &latent.0,
         )
     }
 
@@ -245,7 +244,7 @@ impl LayoutWriter {
         let latents = dirs
             .par_iter()
             .map(|dir| {
-                let mut rows = Vec::with_capacity(views * LATENT_DIM);
+                let mut rows = Vec::with_capacity(views * LATENT_LEN);
                 for v in 0..views {
                     let img = dir.join(format!("image_{v}.png"));
                     if !img.is_file() && !dir.join(format!("image_{v}.jpg")).is_file() {
@@ -255,7 +254,7 @@ impl LayoutWriter {
                                 .into(),
                         });
                     }
-                    rows.extend(read_latent(dir.join(format!("latent_{v}.npy")))?);
+                    rows.extend(read_latent(dir.join(format!("latent_{v}.npy")))?.0);
                 }
                 Ok(rows)
             })
@@ -263,7 +262,7 @@ impl LayoutWriter {
             .concat();
         npy::write_f32(
             self.root.join(latents_file(split)),
-            &[objects.len() * views, LATENT_DIM],
+            &[objects.len() * views, LATENT_LEN],
             &latents,
         )?;
         npy::write_i64(self.root.join(labels_file(split)), &[labels.len()], &labels)?;
@@ -504,12 +503,12 @@ impl Dataset3die {
         let latents = if latents_path.is_file() {
             let a = npy::read_f32(&latents_path)?;
             let rows = objects.len() * views;
-            if a.shape != [rows, LATENT_DIM] {
+            if a.shape != [rows, LATENT_LEN] {
                 return Err(DataError::format(
                     &latents_path,
                     None,
                     format!(
-                        "shape {:?}; expected [{rows}, {LATENT_DIM}] ({} objects x {views} views)",
+                        "shape {:?}; expected [{rows}, {LATENT_LEN}] ({} objects x {views} views)",
                         a.shape,
                         objects.len()
                     ),
@@ -517,11 +516,11 @@ impl Dataset3die {
             }
             Some(
                 a.data
-                    .chunks_exact(LATENT_DIM)
+                    .chunks_exact(LATENT_LEN)
                     .map(|c| {
-                        let mut l = [0.0; LATENT_DIM];
+                        let mut l = [0.0; LATENT_LEN];
                         l.copy_from_slice(c);
-                        l
+                        Latent(l)
                     })
                     .collect(),
             )

@@ -4,7 +4,9 @@
 //! loaders for the 3DIEBench layout, CIFAR-10/100, MNIST and image folders.
 
 mod error;
+pub mod latent;
 pub use error::{DataError, Result};
+pub use latent::Latent;
 
 // --- renderer (src/render/) ---
 pub mod export;

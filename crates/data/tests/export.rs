@@ -45,7 +45,7 @@ fn the_written_layout_reads_back_with_the_same_labels_latents_and_pixels() {
             for v in 0..4 {
                 assert_eq!(
                     ds.latent(i, v).expect("latent"),
-                    data.latent(o, v).expect("latent").0
+                    data.latent(o, v).expect("latent")
                 );
                 let want = data.render(o, v).expect("render");
                 let got = ds.image(i, v).expect("image");

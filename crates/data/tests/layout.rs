@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use noether_augment::Image;
-use noether_data::layout::{self, LATENT_DIM, Latent};
+use noether_data::layout::{self, LATENT_LEN, Latent};
 use noether_data::{ActionKind, DataError, Dataset3die, LayoutWriter, Split, npy};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,7 +20,7 @@ fn image(seed: usize) -> Image {
 
 fn latent(object: usize, view: usize) -> Latent {
     let t = (object * 10 + view) as f32;
-    [
+    Latent([
         0.1 * t - 1.0,
         0.05 * t,
         -0.03 * t,
@@ -28,7 +28,7 @@ fn latent(object: usize, view: usize) -> Latent {
         0.2,
         0.3 * t,
         0.99 - 0.01 * t,
-    ]
+    ])
 }
 
 /// Two train objects (labels 3, 0) and one val object (label 1), 4 views each.
@@ -75,8 +75,8 @@ fn writer_and_reader_round_trip() {
 
     // the files numpy would read: split order, 4 consecutive rows per object
     let all = npy::read_f32(dir.path().join("all_latents_train.npy")).unwrap();
-    assert_eq!(all.shape, vec![2 * VIEWS, LATENT_DIM]);
-    assert_eq!(all.row(VIEWS + 2, LATENT_DIM).unwrap(), &latent(1, 2));
+    assert_eq!(all.shape, vec![2 * VIEWS, LATENT_LEN]);
+    assert_eq!(all.row(VIEWS + 2, LATENT_LEN).unwrap(), &latent(1, 2).0);
     let names = npy::read_strings(dir.path().join("val_images.npy")).unwrap();
     assert_eq!(names.data, vec!["/02691156/c3/"]);
     let labels = npy::read_i64(dir.path().join("train_labels.npy")).unwrap();
@@ -110,7 +110,7 @@ fn reads_jpg_layout_without_all_latents_and_ignores_temporary_files() {
     fs::create_dir_all(&obj).unwrap();
     for v in 0..3 {
         image(v).save(obj.join(format!("image_{v}.jpg"))).unwrap();
-        npy::write_f32(obj.join(format!("latent_{v}.npy")), &[7], &latent(0, v)).unwrap();
+        npy::write_f32(obj.join(format!("latent_{v}.npy")), &[7], &latent(0, v).0).unwrap();
     }
     // a temporary file of an interrupted write is not a view
     fs::write(obj.join(".image_3.99-0.tmp.png"), b"half").unwrap();
@@ -133,8 +133,8 @@ fn reads_jpg_layout_without_all_latents_and_ignores_temporary_files() {
 fn actions_match_scipy() {
     // reference: (R.from_euler("xyz", l1[:3]).inv() * R.from_euler("xyz", l2[:3])).as_quat()
     // with l1, l2 float32, computed by scipy 1.x
-    let l1 = [0.3, -1.2, 0.7, 0.1, 0.5, 3.0, 0.9];
-    let l2 = [-1.5, 0.4, 1.1, 0.8, 0.2, 1.0, 0.05];
+    let l1 = Latent([0.3, -1.2, 0.7, 0.1, 0.5, 3.0, 0.9]);
+    let l2 = Latent([-1.5, 0.4, 1.1, 0.8, 0.2, 1.0, 0.05]);
     let q = layout::rotation_action(&l1, &l2);
     let want = [-0.486_779_3, 0.476_935_77, 0.548_001_05, 0.485_049_5];
     for k in 0..4 {
@@ -152,8 +152,8 @@ fn actions_match_scipy() {
     assert_eq!(ActionKind::Color.dim(), 2);
 
     // no sign canonicalisation: scipy gives w < 0 here
-    let l1 = [1.5, 1.4, -1.5, 0.0, 0.0, 0.0, 0.0];
-    let l2 = [-1.5, -1.3, 1.5, 0.0, 0.0, 0.0, 0.0];
+    let l1 = Latent([1.5, 1.4, -1.5, 0.0, 0.0, 0.0, 0.0]);
+    let l2 = Latent([-1.5, -1.3, 1.5, 0.0, 0.0, 0.0, 0.0]);
     let q = layout::rotation_action(&l1, &l2);
     let want = [-0.018_979_646, -0.069_019_94, 0.996_248_4, -0.048_633_24];
     for k in 0..4 {

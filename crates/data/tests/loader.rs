@@ -270,7 +270,7 @@ fn view_pairs_of_a_3die_split_resume_exactly() {
                 &model,
                 v,
                 &img,
-                &[t, -t, 0.5 * t, t, 0.1, 0.2, 1.0 - t],
+                &noether_data::Latent([t, -t, 0.5 * t, t, 0.1, 0.2, 1.0 - t]),
             )
             .unwrap();
         }

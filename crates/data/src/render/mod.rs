@@ -52,11 +52,11 @@ use rayon::prelude::*;
 use crate::error::{DataError, Result};
 pub use crate::split::Split;
 
-pub use classes::{CLASSES, ClassInfo};
-pub use latent::{
+pub use crate::latent::{
     LATENT_LAYOUT_ID, LATENT_LAYOUT_VERSION, LATENT_LEN, LATENT_NAMES, Latent, latent_layout,
-    sample_latent, view_rng,
 };
+pub use classes::{CLASSES, ClassInfo};
+pub use latent::{sample_latent, view_rng};
 
 use shapes::Model;
 use trace::OBJECT_RADIUS;

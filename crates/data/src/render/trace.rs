@@ -24,9 +24,9 @@
 use noether_augment::Image;
 use noether_augment::color::hsv_to_rgb;
 
-use super::latent::Latent;
 use super::math::{M3, V3, smoothstep, v3};
 use super::shapes::Model;
+use crate::latent::Latent;
 
 /// Camera position.
 const CAM: V3 = v3(0.0, 1.767_767, 1.767_767);

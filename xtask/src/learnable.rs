@@ -646,14 +646,7 @@ fn classification(
     let hidden = linear(trunk.out_dim, CLASS_HIDDEN, vb.pp("hidden"))?;
     let out = linear(CLASS_HIDDEN, config.classes, vb.pp("out"))?;
     let model = Classifier { trunk, hidden, out };
-    let vars = init.vars()?;
-    let mut opt = AdamW::new(
-        vars.iter().map(|(_, v)| v.clone()).collect(),
-        ParamsAdamW {
-            lr: config.lr,
-            ..Default::default()
-        },
-    )?;
+    let mut fit = Fit::new(init.vars()?, config.lr)?;
     let label = |i: usize| data.objects()[i / images.views].class as u32;
     let mut order: Vec<usize> = train
         .iter()
@@ -661,24 +654,18 @@ fn classification(
         .collect();
     let mut rng = stream_rng(config.seed, STREAM_CLASS_SHUFFLE);
     let mut losses = Vec::new();
-    let mut checked = false;
     for epoch in 0..config.class_epochs {
         let t = Instant::now();
         order.shuffle(&mut rng);
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        for chunk in order.chunks(config.batch) {
+        let mean = fit.epoch(&order, config.batch, "classification", |chunk| {
             let x = images.batch(chunk, dev)?;
             let y = Tensor::from_vec(
                 chunk.iter().map(|&i| label(i)).collect::<Vec<u32>>(),
                 chunk.len(),
                 dev,
             )?;
-            let loss = candle_nn::loss::cross_entropy(&model.forward(&x)?, &y)?;
-            sum += train_step(&mut opt, &vars, &loss, &mut checked)? * chunk.len() as f64;
-            n += chunk.len();
-        }
-        let mean = sum / n as f64;
-        ensure!(mean.is_finite(), "classification loss is {mean}");
+            Ok(candle_nn::loss::cross_entropy(&model.forward(&x)?, &y)?)
+        })?;
         println!(
             "  epoch {:>2}  cross-entropy {mean:.4}  ({:.1} s)",
             epoch + 1,
@@ -776,18 +763,10 @@ fn pair_regression(
         hidden2,
         out,
     };
-    let vars = init.vars()?;
-    let mut opt = AdamW::new(
-        vars.iter().map(|(_, v)| v.clone()).collect(),
-        ParamsAdamW {
-            lr: config.lr,
-            ..Default::default()
-        },
-    )?;
+    let mut fit = Fit::new(init.vars()?, config.lr)?;
     let views = images.views;
     let mut rng = stream_rng(config.seed, STREAM_PAIR_SAMPLE);
     let mut losses = Vec::new();
-    let mut checked = false;
     for epoch in 0..config.pair_epochs {
         let t = Instant::now();
         let mut objects: Vec<usize> = train
@@ -802,15 +781,10 @@ fn pair_regression(
                 (images.index(o, a), images.index(o, b))
             })
             .collect();
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        for chunk in pairs.chunks(config.batch) {
+        let mean = fit.epoch(&pairs, config.batch, "pair", |chunk| {
             let (x1, x2, y) = pair_batch(images, chunk, dev)?;
-            let loss = candle_nn::loss::mse(&model.forward(&x1, &x2)?, &y)?;
-            sum += train_step(&mut opt, &vars, &loss, &mut checked)? * chunk.len() as f64;
-            n += chunk.len();
-        }
-        let mean = sum / n as f64;
-        ensure!(mean.is_finite(), "pair loss is {mean}");
+            Ok(candle_nn::loss::mse(&model.forward(&x1, &x2)?, &y)?)
+        })?;
         println!(
             "  epoch {:>2}  mse {mean:.5}  ({:.1} s)",
             epoch + 1,
@@ -887,21 +861,55 @@ pub fn r2_scalar_mean(y: &[f32], p: &[f32]) -> Result<f64> {
     Ok(1.0 - res / tot)
 }
 
-/// One optimiser step on `loss`; the first time (`checked` false) it also checks that every
-/// variable received a finite, non-zero gradient. Returns the loss.
-fn train_step(
-    opt: &mut AdamW,
-    vars: &[(String, Var)],
-    loss: &Tensor,
-    checked: &mut bool,
-) -> Result<f64> {
-    let grads = loss.backward()?;
-    if !*checked {
-        check_gradients(vars, &grads)?;
-        *checked = true;
+/// An AdamW optimiser over a model's variables, run epoch by epoch. The first step also
+/// checks that every variable received a finite, non-zero gradient.
+struct Fit {
+    opt: AdamW,
+    vars: Vec<(String, Var)>,
+    checked: bool,
+}
+
+impl Fit {
+    fn new(vars: Vec<(String, Var)>, lr: f64) -> Result<Self> {
+        let opt = AdamW::new(
+            vars.iter().map(|(_, v)| v.clone()).collect(),
+            ParamsAdamW {
+                lr,
+                ..Default::default()
+            },
+        )?;
+        Ok(Self {
+            opt,
+            vars,
+            checked: false,
+        })
     }
-    opt.step(&grads)?;
-    Ok(f64::from(loss.to_scalar::<f32>()?))
+
+    /// One pass over `items` in batches of `batch`, one optimiser step per batch on the loss
+    /// `loss(chunk)`; returns the mean loss over the items (an error when it is not finite).
+    fn epoch<T>(
+        &mut self,
+        items: &[T],
+        batch: usize,
+        what: &str,
+        mut loss: impl FnMut(&[T]) -> Result<Tensor>,
+    ) -> Result<f64> {
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for chunk in items.chunks(batch) {
+            let l = loss(chunk)?;
+            let grads = l.backward()?;
+            if !self.checked {
+                check_gradients(&self.vars, &grads)?;
+                self.checked = true;
+            }
+            self.opt.step(&grads)?;
+            sum += f64::from(l.to_scalar::<f32>()?) * chunk.len() as f64;
+            n += chunk.len();
+        }
+        let mean = sum / n as f64;
+        ensure!(mean.is_finite(), "{what} loss is {mean}");
+        Ok(mean)
+    }
 }
 
 #[cfg(test)]

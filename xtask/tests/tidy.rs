@@ -17,37 +17,39 @@ fn dependencies(text: &str) -> String {
     rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
 }
 
+/// Fails when the `[dependencies]` of the crate in `dir` name any of `forbidden`.
+fn assert_no_dependency(name: &str, dir: &str, forbidden: &[&str]) {
+    let deps = dependencies(&manifest(&format!("{dir}/Cargo.toml")));
+    for f in forbidden {
+        assert!(!deps.contains(f), "{name} must not depend on {f}:\n{deps}");
+    }
+}
+
 #[test]
 fn groups_is_pure_math() {
-    let deps = dependencies(&manifest("crates/groups/Cargo.toml"));
-    for forbidden in ["candle", "noether-", "image", "safetensors", "serde"] {
-        assert!(
-            !deps.contains(forbidden),
-            "noether-groups must not depend on {forbidden}:\n{deps}"
-        );
-    }
+    assert_no_dependency(
+        "noether-groups",
+        "crates/groups",
+        &["candle", "noether-", "image", "safetensors", "serde"],
+    );
 }
 
 #[test]
 fn augment_has_no_tensor_library_and_no_dataset() {
-    let deps = dependencies(&manifest("crates/augment/Cargo.toml"));
-    for forbidden in ["candle", "noether-data", "noether-models", "noether-train"] {
-        assert!(
-            !deps.contains(forbidden),
-            "noether-augment must not depend on {forbidden}:\n{deps}"
-        );
-    }
+    assert_no_dependency(
+        "noether-augment",
+        "crates/augment",
+        &["candle", "noether-data", "noether-models", "noether-train"],
+    );
 }
 
 #[test]
 fn data_has_no_tensor_library_and_no_model() {
-    let deps = dependencies(&manifest("crates/data/Cargo.toml"));
-    for forbidden in ["candle", "noether-models", "noether-train", "noether-ops"] {
-        assert!(
-            !deps.contains(forbidden),
-            "noether-data must not depend on {forbidden}:\n{deps}"
-        );
-    }
+    assert_no_dependency(
+        "noether-data",
+        "crates/data",
+        &["candle", "noether-models", "noether-train", "noether-ops"],
+    );
 }
 
 #[test]

@@ -4,13 +4,28 @@
 //! gradient. candle's fused `layer_norm`, `rms_norm`, `softmax_last_dim` and `sdpa` are built with
 //! `apply_op*_no_bwd` and silently return **no gradient**; its batch norm keeps running
 //! statistics as trainable variables. Every function here has a backward, and a test that
-//! compares it with finite differences and with the slow composite path in [`reference`].
+//! compares it with finite differences and with the slow composite path in
+//! [`reference`](mod@reference).
 //!
-//! Each public function dispatches: on a CPU device with `f32` or `f64` data it runs a fused
-//! custom op (one pass forward, one pass backward, parallel over rows with rayon); on any other
-//! device or dtype it runs the composite path built from candle's differentiable primitives,
-//! so CUDA and Metal builds keep working with candle's own kernels. [`set_fast`] switches the
-//! fused path off for comparisons.
+//! ## Dispatch
+//!
+//! Each public function checks its input `x`: when the fused path is on ([`set_fast`], the
+//! default), `x` lives on the CPU and its dtype is `f32` or `f64`, it makes `x` contiguous and
+//! applies a candle custom op (`CustomOp1/2/3` through `Tensor::apply_op*`, so autograd records
+//! it) whose CPU kernel is one fused pass over the raw slice, parallel over blocks of rows with
+//! rayon above 32k elements and serial below. On any other device or dtype, or with the fused
+//! path off, it runs the composite path in [`reference`](mod@reference), built from candle's
+//! differentiable primitives, so CUDA and Metal builds keep working with candle's own kernels.
+//! Blocks depend on the shape only and reductions are summed in block order, so results do not
+//! depend on the thread count.
+//!
+//! ## Backward
+//!
+//! Each op's `bwd` runs a second fused custom op (one pass, or for batch norm one reduction pass
+//! and one `dx` pass) applied with `apply_op*_no_bwd`: the gradients are correct but **not
+//! themselves differentiable** (no double backward, as with candle's grads, which are detached).
+//! Layer norm and batch norm return `dx`, `dweight` and `dbias` from one op as one flat buffer
+//! that is split into views.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -28,6 +43,7 @@ pub mod reference;
 
 mod activation;
 mod batch_norm;
+mod kernels;
 mod layer_norm;
 mod softmax;
 
@@ -39,7 +55,8 @@ pub use softmax::{log_softmax_last_dim, masked_softmax_last_dim, softmax_last_di
 static FAST: AtomicBool = AtomicBool::new(true);
 
 /// Turn the fused CPU kernels on (the default) or off. Off, every function runs its composite
-/// path from [`reference`]; the results agree to float tolerance. Meant for tests and benchmarks.
+/// path from [`reference`](mod@reference); the results agree to float tolerance. Meant for tests
+/// and benchmarks.
 pub fn set_fast(on: bool) {
     FAST.store(on, Ordering::SeqCst);
 }
@@ -53,8 +70,5 @@ pub fn fast() -> bool {
 pub(crate) fn use_fused(x: &candle_core::Tensor) -> bool {
     fast()
         && x.device().is_cpu()
-        && matches!(
-            x.dtype(),
-            candle_core::DType::F32 | candle_core::DType::F64
-        )
+        && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
 }

@@ -4,9 +4,10 @@
 
 use candle_core::{D, Result, Tensor};
 
-/// `max(x, 0)`.
+/// `max(x, 0)`, with torch's gradient `g * (x > 0)` (0 at `x = 0`; candle's own `relu` passes
+/// the gradient at 0, so it is not used here).
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    x.relu()
+    x.gt(0.0)?.where_cond(x, &x.zeros_like()?)
 }
 
 /// GELU, exact erf form, as `torch.nn.GELU()`: `x * 0.5 * (1 + erf(x / sqrt(2)))`.

@@ -1,0 +1,208 @@
+//! The fused path against the composite reference path, in `f32` (tolerance 1e-5 relative to
+//! `1 + |reference|`), value and every input's gradient: ranks 2, 3 and 4, non-contiguous
+//! (transposed) input, and tensors above the 32k-element threshold that runs the kernels in
+//! parallel. `noether_ops::X` and `noether_ops::reference::X` are called directly; the global
+//! `set_fast` switch is not touched.
+
+mod common;
+
+use candle_core::{DType, Result, Tensor};
+use common::{compare, mask, rand, uniform};
+use noether_ops::reference;
+
+const TOL: f64 = 1e-5;
+const F: DType = DType::F32;
+
+/// Shapes for the row ops: ranks 2, 3, 4 and one above the parallel threshold.
+const ROW_SHAPES: [&[usize]; 4] = [&[7, 13], &[3, 5, 17], &[2, 3, 4, 9], &[4, 8, 33, 33]];
+
+#[test]
+fn activations_match_reference() -> Result<()> {
+    for (i, shape) in ROW_SHAPES.iter().enumerate() {
+        let x = uniform(shape, -4.0, 4.0, i as u64, F)?;
+        let what = format!("{shape:?}");
+        compare(
+            &|t| noether_ops::relu(&t[0]),
+            &|t| reference::relu(&t[0]),
+            std::slice::from_ref(&x),
+            TOL,
+            &format!("relu {what}"),
+        )?;
+        compare(
+            &|t| noether_ops::gelu(&t[0]),
+            &|t| reference::gelu(&t[0]),
+            &[x],
+            TOL,
+            &format!("gelu {what}"),
+        )?;
+    }
+    // non-contiguous input
+    let x = rand(&[6, 10], 9, F)?;
+    compare(
+        &|t| noether_ops::gelu(&t[0].t()?),
+        &|t| reference::gelu(&t[0].t()?),
+        &[x],
+        TOL,
+        "gelu transposed",
+    )
+}
+
+#[test]
+fn softmax_matches_reference() -> Result<()> {
+    for (i, shape) in ROW_SHAPES.iter().enumerate() {
+        let x = uniform(shape, -6.0, 6.0, 10 + i as u64, F)?;
+        let what = format!("{shape:?}");
+        compare(
+            &|t| noether_ops::softmax_last_dim(&t[0]),
+            &|t| reference::softmax_last_dim(&t[0]),
+            std::slice::from_ref(&x),
+            TOL,
+            &format!("softmax {what}"),
+        )?;
+        compare(
+            &|t| noether_ops::log_softmax_last_dim(&t[0]),
+            &|t| reference::log_softmax_last_dim(&t[0]),
+            &[x],
+            TOL,
+            &format!("log_softmax {what}"),
+        )?;
+    }
+    // (B, T, D) transposed to (B, D, T): the normalised axis is strided in memory
+    let x = rand(&[2, 7, 5], 20, F)?;
+    compare(
+        &|t| noether_ops::softmax_last_dim(&t[0].transpose(1, 2)?),
+        &|t| reference::softmax_last_dim(&t[0].transpose(1, 2)?),
+        std::slice::from_ref(&x),
+        TOL,
+        "softmax transposed",
+    )?;
+    compare(
+        &|t| noether_ops::log_softmax_last_dim(&t[0].transpose(1, 2)?),
+        &|t| reference::log_softmax_last_dim(&t[0].transpose(1, 2)?),
+        &[x],
+        TOL,
+        "log_softmax transposed",
+    )
+}
+
+#[test]
+fn masked_softmax_matches_reference() -> Result<()> {
+    // (mask shape, logits shape): broadcast over heads, a (T, T) mask, full masks, a large one
+    let cases: [(&[usize], &[usize]); 4] = [
+        (&[2, 1, 5, 5], &[2, 3, 5, 5]),
+        (&[6, 6], &[2, 2, 6, 6]),
+        (&[3, 8], &[3, 8]),
+        (&[4, 1, 33, 33], &[4, 8, 33, 33]),
+    ];
+    for (i, (mshape, xshape)) in cases.iter().enumerate() {
+        let x = uniform(xshape, -6.0, 6.0, 30 + i as u64, F)?;
+        let m = mask(mshape, 0.6, 40 + i as u64)?;
+        compare(
+            &|t| noether_ops::masked_softmax_last_dim(&t[0], &m),
+            &|t| reference::masked_softmax_last_dim(&t[0], &m),
+            &[x],
+            TOL,
+            &format!("masked_softmax {xshape:?} / {mshape:?}"),
+        )?;
+    }
+    // transposed logits with a causal mask
+    let x = rand(&[2, 6, 6], 50, F)?;
+    let causal = Tensor::tril2(6, DType::U8, x.device())?;
+    compare(
+        &|t| noether_ops::masked_softmax_last_dim(&t[0].transpose(1, 2)?, &causal),
+        &|t| reference::masked_softmax_last_dim(&t[0].transpose(1, 2)?, &causal),
+        &[x],
+        TOL,
+        "masked_softmax transposed causal",
+    )
+}
+
+#[test]
+fn layer_norm_matches_reference() -> Result<()> {
+    let eps = 1e-5;
+    for (i, shape) in [&[7, 13][..], &[3, 5, 17], &[2, 3, 4, 9], &[70, 520]]
+        .iter()
+        .enumerate()
+    {
+        let d = shape[shape.len() - 1];
+        let x = rand(shape, 60 + i as u64, F)?.affine(3.0, 1.0)?;
+        let w = uniform(&[d], 0.5, 1.5, 70 + i as u64, F)?;
+        let b = rand(&[d], 80 + i as u64, F)?;
+        compare(
+            &|t| noether_ops::layer_norm(&t[0], Some(&t[1]), Some(&t[2]), eps),
+            &|t| reference::layer_norm(&t[0], Some(&t[1]), Some(&t[2]), eps),
+            &[x.clone(), w, b],
+            TOL,
+            &format!("layer_norm {shape:?}"),
+        )?;
+        compare(
+            &|t| noether_ops::layer_norm(&t[0], None, None, eps),
+            &|t| reference::layer_norm(&t[0], None, None, eps),
+            &[x],
+            TOL,
+            &format!("layer_norm without affine {shape:?}"),
+        )?;
+    }
+    let x = rand(&[2, 9, 6], 90, F)?;
+    let w = uniform(&[9], 0.5, 1.5, 91, F)?;
+    compare(
+        &|t| noether_ops::layer_norm(&t[0].transpose(1, 2)?, Some(&t[1]), None, eps),
+        &|t| reference::layer_norm(&t[0].transpose(1, 2)?, Some(&t[1]), None, eps),
+        &[x, w],
+        TOL,
+        "layer_norm transposed",
+    )
+}
+
+#[test]
+fn batch_norm_matches_reference() -> Result<()> {
+    let eps = 1e-5;
+    for (i, shape) in [&[9, 4][..], &[5, 4, 7], &[3, 4, 5, 6], &[8, 16, 16, 18]]
+        .iter()
+        .enumerate()
+    {
+        let c = shape[1];
+        let x = rand(shape, 100 + i as u64, F)?.affine(2.0, -0.5)?;
+        let w = uniform(&[c], 0.5, 1.5, 110 + i as u64, F)?;
+        let b = rand(&[c], 120 + i as u64, F)?;
+        compare(
+            &|t| Ok(noether_ops::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0),
+            &|t| Ok(reference::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0),
+            &[x.clone(), w.clone(), b.clone()],
+            TOL,
+            &format!("batch_norm_train {shape:?}"),
+        )?;
+        let rm = rand(&[c], 130 + i as u64, F)?;
+        let rv = uniform(&[c], 0.5, 2.0, 140 + i as u64, F)?;
+        compare(
+            &|t| noether_ops::batch_norm_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps),
+            &|t| reference::batch_norm_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps),
+            &[x, w, b],
+            TOL,
+            &format!("batch_norm_eval {shape:?}"),
+        )?;
+    }
+    // channels-last data permuted to (N, C, H, W): a non-contiguous input
+    let x = rand(&[2, 3, 3, 4], 150, F)?;
+    compare(
+        &|t| Ok(noether_ops::batch_norm_train(&t[0].permute((0, 3, 1, 2))?, None, None, eps)?.0),
+        &|t| Ok(reference::batch_norm_train(&t[0].permute((0, 3, 1, 2))?, None, None, eps)?.0),
+        &[x],
+        TOL,
+        "batch_norm_train permuted",
+    )
+}
+
+#[test]
+fn batch_stats_match_reference() -> Result<()> {
+    for shape in [&[9, 4][..], &[3, 4, 5, 6], &[8, 16, 16, 18]] {
+        let x = rand(shape, 160, F)?.affine(3.0, 2.0)?;
+        let (_, fast) = noether_ops::batch_norm_train(&x, None, None, 1e-5)?;
+        let (_, slow) = reference::batch_norm_train(&x, None, None, 1e-5)?;
+        common::assert_close(&fast.mean, &slow.mean, TOL, "mean")?;
+        common::assert_close(&fast.var, &slow.var, TOL, "var")?;
+        assert_eq!(fast.count, slow.count);
+        assert_eq!(fast.mean.dtype(), F);
+    }
+    Ok(())
+}

@@ -6,10 +6,32 @@
 //! safetensors load unchanged, and a [`ParamStore`] builds them from a seed and tells weights,
 //! no-decay parameters and buffers apart.
 
+pub mod attention;
+pub mod convnet;
+pub mod equimod;
 mod error;
+pub mod gconv;
+pub mod layers;
+pub mod mlp;
 pub mod norm;
+pub mod resnet;
+pub mod sie;
 pub mod store;
+pub mod transformer;
+pub mod vit;
 
+pub use attention::{KeyValue, MultiHeadAttention};
+pub use convnet::{ConvNet, ConvNetConfig};
+pub use equimod::{EquimodConfig, EquimodPredictor, TransformationEncoder};
 pub use error::{ModelError, Result};
+pub use gconv::{GConvConfig, GroupBatchNorm, GroupConv, GroupPool, LiftingConv};
+pub use layers::{Backbone, linear_normal, torch_linear, torch_uniform};
+pub use mlp::{Mlp, MlpConfig, OutputNorm};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
+pub use resnet::{ResNet, ResNetConfig, ResNetDepth, Stem};
+pub use sie::{HypernetConfig, HypernetPredictor};
 pub use store::{LoadReport, Param, ParamKind, ParamStore};
+pub use transformer::{
+    ContextMask, ContextTransformer, ContextTransformerConfig, KvCache, MaskSource, PairMask,
+};
+pub use vit::{Vit, VitConfig, VitPool};

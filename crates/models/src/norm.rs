@@ -45,7 +45,13 @@ pub struct BatchNorm {
 }
 
 /// A variable of the store behind `vb` (the backend returns the variable's own tensor).
-fn store_var(vb: &VarBuilder, shape: &[usize], name: &str, init: Init, dtype: DType) -> Result<Var> {
+fn store_var(
+    vb: &VarBuilder,
+    shape: &[usize],
+    name: &str,
+    init: Init,
+    dtype: DType,
+) -> Result<Var> {
     let t = vb.get_with_hints_dtype(shape, name, init, dtype)?;
     // The ParamStore hands out the variable's tensor itself; wrapping it keeps the same storage.
     Var::from_tensor(&t)
@@ -68,7 +74,13 @@ impl BatchNorm {
             bias,
             running_mean: store_var(&vb, &[channels], "running_mean", Init::Const(0.0), dtype)?,
             running_var: store_var(&vb, &[channels], "running_var", Init::Const(1.0), dtype)?,
-            num_batches_tracked: store_var(&vb, &[], "num_batches_tracked", Init::Const(0.0), DType::I64)?,
+            num_batches_tracked: store_var(
+                &vb,
+                &[],
+                "num_batches_tracked",
+                Init::Const(0.0),
+                DType::I64,
+            )?,
             config,
         })
     }
@@ -103,8 +115,12 @@ impl ModuleT for BatchNorm {
                 self.config.eps,
             );
         }
-        let (y, stats) =
-            noether_ops::batch_norm_train(xs, self.weight.as_ref(), self.bias.as_ref(), self.config.eps)?;
+        let (y, stats) = noether_ops::batch_norm_train(
+            xs,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            self.config.eps,
+        )?;
         let m = self.config.momentum;
         let rm = self.running_mean.as_tensor();
         let rv = self.running_var.as_tensor();
@@ -171,7 +187,12 @@ mod tests {
         assert!((rv[0] - (0.9 + 0.1 * 2.0)).abs() < 1e-6 && (rv[1] - 0.9).abs() < 1e-6);
         assert_eq!(bn.num_batches_tracked()?, 1);
         // the store sees the running statistics, the optimizer view does not
-        let all: Vec<String> = store.all().map_err(candle_core::Error::wrap)?.into_iter().map(|p| p.name).collect();
+        let all: Vec<String> = store
+            .all()
+            .map_err(candle_core::Error::wrap)?
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert!(all.contains(&"bn.running_var".to_string()));
         let trainable = store.trainable().map_err(candle_core::Error::wrap)?;
         assert_eq!(trainable.len(), 2);

@@ -185,11 +185,7 @@ impl ParamStore {
 
     /// Number of trainable scalars (PyTorch's `sum(p.numel() for p in model.parameters())`).
     pub fn num_trainable(&self) -> Result<usize> {
-        Ok(self
-            .trainable()?
-            .iter()
-            .map(|p| p.var.elem_count())
-            .sum())
+        Ok(self.trainable()?.iter().map(|p| p.var.elem_count()).sum())
     }
 
     /// Every variable by name, as a state dict.
@@ -236,20 +232,18 @@ impl ParamStore {
     /// file lacks or has in excess (PyTorch's `load_state_dict(strict=True)`). Without `strict`
     /// the report lists them.
     pub fn load(&self, path: &Path, strict: bool) -> Result<LoadReport> {
-        let file = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
-            ModelError::File {
+        let file =
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| ModelError::File {
                 path: path.to_path_buf(),
                 message: format!("reading safetensors: {e}"),
-            }
-        })?;
-        self.load_state_dict(&file, strict)
-            .map_err(|e| match e {
-                ModelError::Mismatch { message, .. } => ModelError::Mismatch {
-                    path: path.to_path_buf(),
-                    message,
-                },
-                other => other,
-            })
+            })?;
+        self.load_state_dict(&file, strict).map_err(|e| match e {
+            ModelError::Mismatch { message, .. } => ModelError::Mismatch {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
     }
 
     /// [`ParamStore::load`] from tensors in memory (errors name the path `<memory>`).
@@ -324,7 +318,9 @@ fn sample_init(rng: &mut ChaCha8Rng, init: Init, shape: &Shape) -> Vec<f64> {
             .collect()
     };
     let uniform = |rng: &mut ChaCha8Rng, lo: f64, up: f64| -> Vec<f64> {
-        (0..n).map(|_| lo + (up - lo) * rng.random::<f64>()).collect()
+        (0..n)
+            .map(|_| lo + (up - lo) * rng.random::<f64>())
+            .collect()
     };
     match init {
         Init::Const(c) => vec![c; n],
@@ -378,7 +374,12 @@ impl SimpleBackend for ParamStore {
         Ok(var.as_tensor().clone())
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let state = self.lock()?;
         match state.params.iter().find(|p| p.name == name) {
             Some(p) => Ok(p.var.as_tensor().clone()),
@@ -407,7 +408,10 @@ mod tests {
         };
         assert_eq!(build(1)?, build(1)?);
         assert_ne!(build(1)?, build(2)?);
-        assert_eq!(ParamKind::classify("bn1.running_mean", 1), ParamKind::Buffer);
+        assert_eq!(
+            ParamKind::classify("bn1.running_mean", 1),
+            ParamKind::Buffer
+        );
         assert_eq!(ParamKind::classify("bn1.weight", 1), ParamKind::NoDecay);
         assert_eq!(ParamKind::classify("fc.bias", 1), ParamKind::NoDecay);
         assert_eq!(ParamKind::classify("pos_embed", 3), ParamKind::NoDecay);
@@ -430,20 +434,27 @@ mod tests {
         let lb = candle_nn::linear(3, 2, b.var_builder(DType::F32, &Device::Cpu).pp("fc"))?;
         let report = b.load(&path, true)?;
         assert_eq!(report.loaded.len(), 2);
-        assert_eq!(
-            la.weight().to_vec2::<f32>()?,
-            lb.weight().to_vec2::<f32>()?
-        );
+        assert_eq!(la.weight().to_vec2::<f32>()?, lb.weight().to_vec2::<f32>()?);
         // a model with another shape: an error naming the file and the tensor
         let c = ParamStore::seeded(3);
         candle_nn::linear(4, 2, c.var_builder(DType::F32, &Device::Cpu).pp("fc"))?;
-        let err = c.load(&path, true).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("w.safetensors") && err.contains("fc.weight"), "{err}");
+        let err = c
+            .load(&path, true)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("w.safetensors") && err.contains("fc.weight"),
+            "{err}"
+        );
         // extra names: an error when strict, a report otherwise
         let d = ParamStore::seeded(4);
         candle_nn::linear_no_bias(3, 2, d.var_builder(DType::F32, &Device::Cpu).pp("fc"))?;
         assert!(d.load(&path, true).is_err());
-        assert_eq!(d.load(&path, false)?.unexpected, vec!["fc.bias".to_string()]);
+        assert_eq!(
+            d.load(&path, false)?.unexpected,
+            vec!["fc.bias".to_string()]
+        );
         // a truncated file is an error, not a panic
         let bytes = fs::read(&path).map_err(|e| ModelError::File {
             path: path.clone(),

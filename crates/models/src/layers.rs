@@ -1,0 +1,124 @@
+//! Small builders shared by every model: linear layers with torch's and GPT/timm's
+//! initialisations, the image-backbone interface with its optional classifier, and the
+//! positive-field check of the configs.
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{Init, Linear, VarBuilder};
+
+use crate::error::{ModelError, Result};
+
+/// `torch.nn.Linear`'s default initialisation law for a layer with `fan_in` inputs
+/// (`kaiming_uniform_(a = sqrt(5))`): `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, used for the weight
+/// and the bias alike. Also `torch.nn.Conv2d`'s, with `fan_in = c_in * k * k`.
+pub fn torch_uniform(fan_in: usize) -> Init {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+/// A linear layer `y = x W^T + b` with weight `(out_dim, in_dim)` initialised as
+/// `torch.nn.Linear` does ([`torch_uniform`] for weight and bias). (candle's `linear` draws a
+/// Kaiming-normal weight instead.) Names `weight`, `bias`.
+pub fn torch_linear(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    vb: VarBuilder,
+) -> candle_core::Result<Linear> {
+    let init = torch_uniform(in_dim);
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let bias = match bias {
+        true => Some(vb.get_with_hints(out_dim, "bias", init)?),
+        false => None,
+    };
+    Ok(Linear::new(weight, bias))
+}
+
+/// A linear layer (weight `(out_dim, in_dim)`) with weight `N(0, std^2)` and zero bias, the
+/// GPT-2 / timm initialisation (timm's `trunc_normal_(std=.02)` truncates at +-2 in absolute
+/// value, 100 standard deviations: the same distribution in practice). Names `weight`, `bias`.
+pub fn linear_normal(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    std: f64,
+    vb: VarBuilder,
+) -> candle_core::Result<Linear> {
+    let init = Init::Randn {
+        mean: 0.0,
+        stdev: std,
+    };
+    let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let bias = match bias {
+        true => Some(vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?),
+        false => None,
+    };
+    Ok(Linear::new(weight, bias))
+}
+
+/// An image encoder: images in, one pooled feature vector per image out. ResNet, ConvNet and
+/// ViT implement it, so a training method can take any of them.
+pub trait Backbone: ModuleT + Send + Sync {
+    /// The pooled features before any classifier: `(N, C, H, W) -> (N, feature_dim)`.
+    fn features_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor>;
+    /// Width of [`Backbone::features_t`]'s output.
+    fn feature_dim(&self) -> usize;
+}
+
+/// The optional classifier on top of a backbone's pooled features (torchvision's `fc`, timm's
+/// `head`).
+#[derive(Debug, Clone)]
+pub(crate) struct Classifier(Option<Linear>);
+
+impl Classifier {
+    /// `Linear(feature_dim, k)` when `num_classes` is `Some(k)`, built by `make`.
+    pub(crate) fn new(
+        num_classes: Option<usize>,
+        make: impl FnOnce(usize) -> candle_core::Result<Linear>,
+    ) -> candle_core::Result<Classifier> {
+        Ok(Classifier(num_classes.map(make).transpose()?))
+    }
+
+    /// The output width: the number of classes, or `feature_dim` without a classifier.
+    pub(crate) fn out_dim(&self, feature_dim: usize) -> usize {
+        match &self.0 {
+            Some(fc) => fc.weight().dims()[0],
+            None => feature_dim,
+        }
+    }
+
+    /// `(N, feature_dim) -> (N, out_dim)`.
+    pub(crate) fn forward(&self, features: Tensor) -> candle_core::Result<Tensor> {
+        match &self.0 {
+            Some(fc) => fc.forward(&features),
+            None => Ok(features),
+        }
+    }
+}
+
+/// Checks that an image batch is `(N, in_channels, H, W)`; the error names the model.
+pub(crate) fn check_images(
+    model: &str,
+    xs: &Tensor,
+    in_channels: usize,
+) -> candle_core::Result<()> {
+    match xs.dims() {
+        [_, c, _, _] if *c == in_channels => Ok(()),
+        dims => candle_core::bail!(
+            "{model} expects input of shape (N, {in_channels}, H, W), got {dims:?}"
+        ),
+    }
+}
+
+/// A config error for the first of `fields` that is zero.
+pub(crate) fn require_positive(fields: &[(&'static str, usize)]) -> Result<()> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some(&(field, _)) => Err(ModelError::Config {
+            field,
+            reason: "must be positive".into(),
+        }),
+        None => Ok(()),
+    }
+}

@@ -17,25 +17,24 @@
 //! Pair sampling, shuffling and the weight initialisation are drawn from seeded
 //! [`ChaCha8Rng`]s. candle's own CPU generator cannot be seeded (`Device::Cpu.set_seed` is an
 //! error in candle 0.11), so the weights are not made by a [`candle_nn::VarMap`] but by
-//! [`SeededInit`], a variable backend that samples each layer's requested initialisation
+//! `noether_models::ParamStore`, a variable backend that samples each layer's requested initialisation
 //! (the same Kaiming-normal / uniform rules) from a seeded generator. What is left of run to
 //! run variation comes from the order of floating-point sums in the multi-threaded kernels.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use candle_core::backprop::GradStore;
-use candle_core::{D, DType, Device, Module, Shape, Tensor, Var};
+use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::init::{FanInOut, NonLinearity, NormalOrUniform};
-use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{
     AdamW, Conv2d, Conv2dConfig, Init, Linear, Optimizer, ParamsAdamW, VarBuilder, conv2d, linear,
 };
 use noether_data::Split;
 use noether_data::layout::{color_action, rotation_action};
 use noether_data::render::{Mini3die, Mini3dieConfig};
+use noether_models::ParamStore;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -432,133 +431,16 @@ impl Images {
     }
 }
 
-/// A variable backend for [`VarBuilder`] that samples every new variable's requested
-/// initialisation from a seeded generator, in creation order, and remembers the variables
-/// (name and value) for the optimiser and the gradient check.
-#[derive(Clone)]
-pub struct SeededInit {
-    state: Arc<Mutex<InitState>>,
-}
-
-struct InitState {
-    rng: ChaCha8Rng,
-    vars: Vec<(String, Var)>,
-}
-
-impl SeededInit {
-    /// A backend drawing from `rng`.
-    pub fn new(rng: ChaCha8Rng) -> Self {
-        SeededInit {
-            state: Arc::new(Mutex::new(InitState {
-                rng,
-                vars: Vec::new(),
-            })),
-        }
-    }
-
-    fn lock(&self) -> candle_core::Result<MutexGuard<'_, InitState>> {
-        self.state
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("the seeded initialiser is poisoned".into()))
-    }
-
-    /// The variables made so far, in creation order, with their names.
-    pub fn vars(&self) -> Result<Vec<(String, Var)>> {
-        Ok(self.lock()?.vars.clone())
-    }
-}
-
-/// `n` draws of `init` for a variable of shape `shape`, the rules of candle's `Init::var`.
-fn sample_init(rng: &mut ChaCha8Rng, init: Init, shape: &Shape) -> Vec<f32> {
-    let n = shape.elem_count();
-    let normal = |rng: &mut ChaCha8Rng, mean: f64, std: f64| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                // Box-Muller; 1 - u lies in (0, 1].
-                let u1: f64 = 1.0 - rng.random::<f64>();
-                let u2: f64 = rng.random::<f64>();
-                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                (mean + std * z) as f32
-            })
-            .collect()
-    };
-    let uniform = |rng: &mut ChaCha8Rng, lo: f64, up: f64| -> Vec<f32> {
-        (0..n)
-            .map(|_| (lo + (up - lo) * rng.random::<f64>()) as f32)
-            .collect()
-    };
-    match init {
-        Init::Const(c) => vec![c as f32; n],
-        Init::Uniform { lo, up } => uniform(rng, lo, up),
-        Init::Randn { mean, stdev } => normal(rng, mean, stdev),
-        Init::Kaiming {
-            dist,
-            fan,
-            non_linearity,
-        } => {
-            let std = non_linearity.gain() / (fan.for_shape(shape) as f64).sqrt();
-            match dist {
-                NormalOrUniform::Normal => normal(rng, 0.0, std),
-                NormalOrUniform::Uniform => {
-                    let bound = 3f64.sqrt() * std;
-                    uniform(rng, -bound, bound)
-                }
-            }
-        }
-    }
-}
-
-impl SimpleBackend for SeededInit {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        h: Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let mut state = self.lock()?;
-        if let Some((_, var)) = state.vars.iter().find(|(n, _)| n == name) {
-            if var.shape() != &s {
-                candle_core::bail!(
-                    "variable {name}: shape {:?} requested, {:?} exists",
-                    s,
-                    var.shape()
-                );
-            }
-            return Ok(var.as_tensor().clone());
-        }
-        let values = sample_init(&mut state.rng, h, &s);
-        let var = Var::from_tensor(&Tensor::from_vec(values, s, dev)?.to_dtype(dtype)?)?;
-        state.vars.push((name.to_string(), var.clone()));
-        Ok(var.as_tensor().clone())
-    }
-
-    fn get_unchecked(
-        &self,
-        name: &str,
-        _dtype: DType,
-        _dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let state = self.lock()?;
-        match state.vars.iter().find(|(n, _)| n == name) {
-            Some((_, var)) => Ok(var.as_tensor().clone()),
-            None => candle_core::bail!("no variable {name}"),
-        }
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.lock()
-            .map(|s| s.vars.iter().any(|(n, _)| n == name))
-            .unwrap_or(false)
-    }
-}
-
 /// A builder of seeded variables with the stream `stream` of `seed`.
-fn seeded_builder(seed: u64, stream: u64, dev: &Device) -> (SeededInit, VarBuilder<'static>) {
-    let init = SeededInit::new(stream_rng(seed, stream));
-    let vb = VarBuilder::from_backend(Box::new(init.clone()), DType::F32, dev.clone());
-    (init, vb)
+fn seeded_builder(seed: u64, stream: u64, dev: &Device) -> (ParamStore, VarBuilder<'static>) {
+    let store = ParamStore::from_rng(stream_rng(seed, stream));
+    let vb = store.var_builder(DType::F32, dev);
+    (store, vb)
+}
+
+/// The named variables of `store`, in creation order, for [`Fit`].
+fn named_vars(store: &ParamStore) -> Result<Vec<(String, Var)>> {
+    Ok(store.all()?.into_iter().map(|p| (p.name, p.var)).collect())
 }
 
 fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -646,7 +528,7 @@ fn classification(
     let hidden = linear(trunk.out_dim, CLASS_HIDDEN, vb.pp("hidden"))?;
     let out = linear(CLASS_HIDDEN, config.classes, vb.pp("out"))?;
     let model = Classifier { trunk, hidden, out };
-    let mut fit = Fit::new(init.vars()?, config.lr)?;
+    let mut fit = Fit::new(named_vars(&init)?, config.lr)?;
     let label = |i: usize| data.objects()[i / images.views].class as u32;
     let mut order: Vec<usize> = train
         .iter()
@@ -763,7 +645,7 @@ fn pair_regression(
         hidden2,
         out,
     };
-    let mut fit = Fit::new(init.vars()?, config.lr)?;
+    let mut fit = Fit::new(named_vars(&init)?, config.lr)?;
     let views = images.views;
     let mut rng = stream_rng(config.seed, STREAM_PAIR_SAMPLE);
     let mut losses = Vec::new();
@@ -933,7 +815,7 @@ mod tests {
         let make = || {
             let (init, vb) = seeded_builder(7, STREAM_CLASS_INIT, &Device::Cpu);
             let _ = Trunk::new(16, vb).expect("trunk");
-            init.vars()
+            named_vars(&init)
                 .expect("vars")
                 .into_iter()
                 .map(|(n, v)| {

@@ -53,13 +53,67 @@ fn data_has_no_tensor_library_and_no_model() {
 }
 
 #[test]
+fn ops_sits_on_candle_alone() {
+    assert_no_dependency(
+        "noether-ops",
+        "crates/ops",
+        &[
+            "noether-models",
+            "noether-objectives",
+            "noether-data",
+            "noether-augment",
+            "noether-train",
+            "candle-nn",
+        ],
+    );
+}
+
+#[test]
+fn models_never_see_data_or_losses() {
+    assert_no_dependency(
+        "noether-models",
+        "crates/models",
+        &[
+            "noether-data",
+            "noether-augment",
+            "noether-objectives",
+            "noether-train",
+        ],
+    );
+}
+
+#[test]
+fn objectives_are_functions_of_tensors_only() {
+    assert_no_dependency(
+        "noether-objectives",
+        "crates/objectives",
+        &[
+            "noether-models",
+            "noether-data",
+            "noether-augment",
+            "noether-train",
+        ],
+    );
+}
+
+/// Every library crate's manifest under `crates/`, and the CLI's.
+fn all_manifests() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .filter_map(|e| e.ok())
+        .map(|e| format!("crates/{}/Cargo.toml", e.file_name().to_string_lossy()))
+        .collect();
+    out.sort();
+    out.push("xtask/Cargo.toml".to_string());
+    assert!(out.len() >= 7, "expected every crate, found {out:?}");
+    out
+}
+
+#[test]
 fn every_crate_uses_workspace_lints_and_package_metadata() {
-    for m in [
-        "crates/groups/Cargo.toml",
-        "crates/augment/Cargo.toml",
-        "crates/data/Cargo.toml",
-        "xtask/Cargo.toml",
-    ] {
+    for m in all_manifests() {
+        let m = m.as_str();
         let text = manifest(m);
         assert!(
             text.contains("[lints]\nworkspace = true"),
@@ -81,4 +135,49 @@ fn candle_is_pinned_once_in_the_workspace() {
             "{c} must be pinned to one 0.11 version"
         );
     }
+}
+
+/// candle's fused layer norm, softmax, rms norm and attention return no gradient, and its batch
+/// norm keeps running statistics as trainable variables. Nothing that trains may call them:
+/// `noether-ops` has the versions with a backward.
+#[test]
+fn trained_code_never_calls_candles_gradient_less_ops() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let forbidden = [
+        "candle_nn::ops::softmax",
+        "candle_nn::ops::log_softmax",
+        "candle_nn::ops::layer_norm",
+        "candle_nn::ops::rms_norm",
+        "candle_nn::ops::sdpa",
+        "candle_nn::LayerNorm",
+        "candle_nn::layer_norm",
+        "candle_nn::BatchNorm",
+        "candle_nn::batch_norm",
+        "candle_nn::RmsNorm",
+        "softmax_last_dim(", // only through noether_ops::
+    ];
+    let mut offenders = Vec::new();
+    for dir in ["crates/models/src", "crates/objectives/src", "xtask/src"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("source dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("source file");
+            for (i, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                for f in forbidden {
+                    let qualified = f == "softmax_last_dim(" && code.contains("noether_ops::");
+                    if code.contains(f) && !qualified {
+                        offenders.push(format!("{}:{}: {}", path.display(), i + 1, code));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "gradient-less candle ops:\n{}",
+        offenders.join("\n")
+    );
 }

@@ -7,6 +7,9 @@
 //! compares it with finite differences and with the slow composite path in
 //! [`reference`](mod@reference).
 //!
+//! [`optim`] holds the optimizers (SGD, Adam / AdamW, LARS), learning-rate schedules, gradient
+//! clipping and EMA updates, each one fused in-place pass per parameter on the CPU.
+//!
 //! ## Dispatch
 //!
 //! Each public function checks its input `x`: when the fused path is on ([`set_fast`], the
@@ -39,6 +42,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod optim;
 pub mod reference;
 
 mod activation;

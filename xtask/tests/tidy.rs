@@ -96,6 +96,21 @@ fn objectives_are_functions_of_tensors_only() {
     );
 }
 
+#[test]
+fn eval_sees_tensors_not_models_or_data() {
+    assert_no_dependency(
+        "noether-eval",
+        "crates/eval",
+        &[
+            "noether-models",
+            "noether-data",
+            "noether-augment",
+            "noether-objectives",
+            "noether-train",
+        ],
+    );
+}
+
 /// Every library crate's manifest under `crates/`, and the CLI's.
 fn all_manifests() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -106,7 +121,7 @@ fn all_manifests() -> Vec<String> {
         .collect();
     out.sort();
     out.push("xtask/Cargo.toml".to_string());
-    assert!(out.len() >= 7, "expected every crate, found {out:?}");
+    assert!(out.len() >= 8, "expected every crate, found {out:?}");
     out
 }
 
@@ -157,9 +172,13 @@ fn trained_code_never_calls_candles_gradient_less_ops() {
         "softmax_last_dim(", // only through noether_ops::
     ];
     let mut offenders = Vec::new();
-    for dir in ["crates/models/src", "crates/objectives/src", "xtask/src"] {
-        for entry in std::fs::read_dir(root.join(dir)).expect("source dir") {
-            let path = entry.expect("entry").path();
+    for dir in [
+        "crates/models/src",
+        "crates/objectives/src",
+        "crates/eval/src",
+        "xtask/src",
+    ] {
+        for path in rust_files(&root.join(dir)) {
             let text = std::fs::read_to_string(&path).expect("source file");
             for (i, line) in text.lines().enumerate() {
                 let code = line.trim_start();
@@ -180,4 +199,19 @@ fn trained_code_never_calls_candles_gradient_less_ops() {
         "gradient-less candle ops:\n{}",
         offenders.join("\n")
     );
+}
+
+/// Every `.rs` file under `dir`, recursively, sorted.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("source dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
 }

@@ -1,5 +1,11 @@
 //! Method recipes: each file is one paper's [`crate::Method`].
 
+pub mod byol;
+pub mod equimod;
 pub mod simclr;
+pub mod vicreg;
 
+pub use byol::{Byol, ByolConfig};
+pub use equimod::{Equimod, EquimodBase, EquimodBatch, EquimodConfig};
 pub use simclr::{SimClr, SimClrConfig, ViewPair};
+pub use vicreg::{Vicreg, VicregConfig};

@@ -18,13 +18,15 @@
 //!   the last good checkpoint; a truncated, foreign or mismatched checkpoint is refused before
 //!   any variable is touched.
 //!
-//! Recipes live in [`methods`] (so far: [`methods::SimClr`]).
+//! Recipes live in [`methods`]: [`methods::SimClr`], [`methods::Byol`], [`methods::Vicreg`] and
+//! [`methods::Equimod`] (on SimCLR or BYOL). [`data`] turns datasets into batch sources.
 //!
 //! The library never installs a signal handler: the CLI sets the [`Trainer::with_stop_flag`]
 //! flag from its Ctrl-C handler.
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 mod error;
 pub mod method;
 pub mod methods;

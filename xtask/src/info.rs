@@ -4,7 +4,7 @@ use anyhow::Context;
 use candle_core::{Device, Tensor};
 
 /// The best device this build supports: CUDA or Metal when compiled in and present, else CPU.
-fn device() -> anyhow::Result<Device> {
+pub(crate) fn device() -> anyhow::Result<Device> {
     if candle_core::utils::cuda_is_available() {
         return Device::new_cuda(0).context("opening CUDA device 0");
     }

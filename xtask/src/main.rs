@@ -8,10 +8,11 @@
 //! cargo xtask augment --input OTHER --replay DIR/params.json --out DIR2
 //! cargo xtask render --out DIR --size 64 --sheet sheet.png   # mini3die in the 3DIEBench layout
 //! cargo xtask render --check                      # supervised ceiling: top-1, rotation/colour R²
+//! cargo xtask train --config experiments/simclr_mini3die_smoke.toml [--resume] [--out DIR]
 //! cargo xtask info                                # version and the candle device in use
 //! ```
 //!
-//! Only subcommands that work are listed; `reproduce`, `train`, `eval` and `bench`
+//! Only subcommands that work are listed; `reproduce`, `eval` and `bench`
 //! arrive with the crates they drive.
 
 mod augment;
@@ -19,6 +20,7 @@ mod groups;
 mod info;
 mod learnable;
 mod render;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,9 @@ enum Command {
     Augment(augment::AugmentArgs),
     /// Render mini3die (noether's look-alike of 3DIEBench) in the 3DIEBench layout.
     Render(render::RenderArgs),
+    /// Train a self-supervised method described by a run file (TOML, see experiments/);
+    /// Ctrl-C writes a checkpoint, --resume continues from it.
+    Train(train::TrainArgs),
     /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
     Info,
 }
@@ -50,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Groups(cmd) => groups::run(cmd),
         Command::Augment(args) => augment::run(args),
         Command::Render(args) => render::run(args),
+        Command::Train(args) => train::run(args),
         Command::Info => info::run(),
     };
     match result {

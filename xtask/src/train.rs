@@ -1,0 +1,662 @@
+//! `cargo xtask train --config FILE [--resume]`: one self-supervised run described by a run
+//! file (TOML), driven by `noether-train`'s [`Trainer`].
+//!
+//! A run file has five tables, each with `deny_unknown_fields` (an unknown key is an error
+//! naming the key and the file):
+//!
+//! ```toml
+//! [run]
+//! method = "simclr"        # simclr | byol | vicreg | equimod-simclr | equimod-byol
+//! [data]
+//! dataset = "mini3die"     # mini3die (rendered into the cache) | auto (detect `dir`) | a
+//!                          # --dataset name (3diebench, cifar10, cifar100, mnist, folder)
+//! # dir = "data/cifar"     # required unless mini3die
+//! preset = "simclr-cifar"  # augmentation preset
+//! view_size = 32           # optional; the preset's own size otherwise
+//! batch_size = 64
+//! [data.mini3die]          # optional: classes, objects_per_class, views, size, seed
+//! size = 32
+//! [model]
+//! backbone = "convnet"     # convnet (widths, convs_per_block) | resnet18-cifar (base_channels)
+//! widths = [16, 32, 64]
+//! [method]                 # optional: the recipe's own config, over its defaults
+//! proj_hidden = 256
+//! [train]                  # noether_train::TrainConfig as is
+//! steps = 100
+//! seed = 0
+//! optimizer = { kind = "adam", lr = 1e-3 }
+//! ```
+//!
+//! The resolved file (defaults filled in, overrides applied) goes to the trainer with
+//! [`Trainer::with_run_config`]: it is written to `config.json` in the run directory and a
+//! `--resume` under a different one is refused. `train.seed` seeds the weights and the data
+//! order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device};
+use clap::Args;
+use noether_data::export::default_cache_root;
+use noether_data::render::Mini3dieConfig;
+use noether_models::{Backbone, ConvNet, ConvNetConfig, ParamStore, ResNet, ResNetConfig};
+use noether_train::data::{self, Dataset, DatasetKind, EquimodSource, SourceConfig, TwoViewSource};
+use noether_train::methods::{
+    Byol, ByolConfig, EquimodBase, EquimodConfig, SimClr, SimClrConfig, Vicreg, VicregConfig,
+};
+use noether_train::{Checkpoint, CheckpointDir, Method, RunSummary, TrainConfig, Trainer};
+use serde::{Deserialize, Serialize};
+
+/// Arguments of `cargo xtask train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run file (TOML; see experiments/).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Continue the run in the output directory from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// The run directory [default: runs/STEM, STEM the config file name without .toml].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Train on this directory instead of the file's data (format detected unless --dataset).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The data format: mini3die, auto, 3diebench, cifar10, cifar100, mnist, folder.
+    #[arg(long, value_name = "NAME")]
+    dataset: Option<String>,
+    /// Override train.steps (a warm-up longer than N is cut to N).
+    #[arg(long, value_name = "N")]
+    steps: Option<u64>,
+    /// Override data.batch_size.
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// The methods a run file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodKind {
+    /// SimCLR.
+    Simclr,
+    /// BYOL.
+    Byol,
+    /// VICReg.
+    Vicreg,
+    /// SimCLR + EquiMod.
+    EquimodSimclr,
+    /// BYOL + EquiMod.
+    EquimodByol,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// The method.
+    pub method: MethodKind,
+}
+
+/// `[data.mini3die]`: the size of the rendered mini3die (defaults: `Mini3dieConfig`'s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mini3dieSection {
+    /// Classes (1 to 10).
+    pub classes: usize,
+    /// Objects per class.
+    pub objects_per_class: usize,
+    /// Views per object.
+    pub views: usize,
+    /// Image side in pixels.
+    pub size: usize,
+    /// Seed of the rendering.
+    pub seed: u64,
+}
+
+impl Default for Mini3dieSection {
+    fn default() -> Self {
+        let d = Mini3dieConfig::default();
+        Mini3dieSection {
+            classes: d.classes,
+            objects_per_class: d.objects_per_class,
+            views: d.views,
+            size: d.size,
+            seed: d.seed,
+        }
+    }
+}
+
+/// A partial `[data.mini3die]` as written: missing keys take the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mini3diePartial {
+    classes: Option<usize>,
+    objects_per_class: Option<usize>,
+    views: Option<usize>,
+    size: Option<usize>,
+    seed: Option<u64>,
+}
+
+impl Mini3diePartial {
+    fn resolve(self) -> Mini3dieSection {
+        let d = Mini3dieSection::default();
+        Mini3dieSection {
+            classes: self.classes.unwrap_or(d.classes),
+            objects_per_class: self.objects_per_class.unwrap_or(d.objects_per_class),
+            views: self.views.unwrap_or(d.views),
+            size: self.size.unwrap_or(d.size),
+            seed: self.seed.unwrap_or(d.seed),
+        }
+    }
+}
+
+fn default_dataset() -> String {
+    "mini3die".into()
+}
+fn default_preset() -> String {
+    "simclr-cifar".into()
+}
+fn default_prefetch() -> usize {
+    2
+}
+
+/// `[data]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataFile {
+    #[serde(default = "default_dataset")]
+    dataset: String,
+    #[serde(default)]
+    dir: Option<PathBuf>,
+    #[serde(default = "default_preset")]
+    preset: String,
+    #[serde(default)]
+    view_size: Option<usize>,
+    batch_size: usize,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default)]
+    mini3die: Option<Mini3diePartial>,
+}
+
+/// `[data]` resolved: `dataset` is `mini3die` (with its size) or a [`DatasetKind`] name (with
+/// its directory).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataSection {
+    /// `mini3die` or a [`DatasetKind::name`].
+    pub dataset: String,
+    /// The directory (not for mini3die).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// The augmentation preset.
+    pub preset: String,
+    /// The view side, if not the preset's own.
+    pub view_size: Option<usize>,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Batches prepared ahead.
+    pub prefetch: usize,
+    /// The rendered mini3die (only for mini3die).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mini3die: Option<Mini3dieSection>,
+}
+
+/// `[model]`: the backbone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "backbone", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSection {
+    /// A plain ConvNet (`noether_models::ConvNet`).
+    Convnet {
+        /// Channels of each block.
+        widths: Vec<usize>,
+        /// Convolutions per block.
+        #[serde(default = "one")]
+        convs_per_block: usize,
+    },
+    /// ResNet-18 with the CIFAR stem.
+    Resnet18Cifar {
+        /// Channels of the first stage (64).
+        #[serde(default = "sixty_four")]
+        base_channels: usize,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+fn sixty_four() -> usize {
+    64
+}
+
+/// The whole run file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFileRaw {
+    run: RunSection,
+    data: DataFile,
+    model: ModelSection,
+    #[serde(default)]
+    method: Option<toml::Table>,
+    train: TrainConfig,
+}
+
+/// A method's own config, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MethodSection {
+    /// SimCLR's.
+    Simclr(SimClrConfig),
+    /// BYOL's.
+    Byol(ByolConfig),
+    /// VICReg's.
+    Vicreg(VicregConfig),
+    /// EquiMod's (SimCLR or BYOL base).
+    Equimod(EquimodConfig),
+}
+
+/// A run file resolved: defaults filled in, overrides applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunFile {
+    /// `[run]`.
+    pub run: RunSection,
+    /// `[data]`.
+    pub data: DataSection,
+    /// `[model]`.
+    pub model: ModelSection,
+    /// `[method]`.
+    pub method: MethodSection,
+    /// `[train]`.
+    pub train: TrainConfig,
+}
+
+/// What the command line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--dataset`.
+    pub dataset: Option<String>,
+    /// `--steps`.
+    pub steps: Option<u64>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+}
+
+/// `defaults` with the keys of `table` laid over it, as `T` (unknown keys are refused by `T`).
+fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+    defaults: &T,
+    table: &toml::Table,
+) -> Result<T> {
+    let mut merged = toml::Table::try_from(defaults).context("serialising the defaults")?;
+    for (k, v) in table {
+        merged.insert(k.clone(), v.clone());
+    }
+    toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message().trim()))
+}
+
+impl RunFile {
+    /// Reads, resolves and validates `path`; every error names the file and the field.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<RunFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read run file {}", path.display()))?;
+        Self::parse(&text, overrides).with_context(|| format!("run file {}", path.display()))
+    }
+
+    /// [`RunFile::load`] on text.
+    pub fn parse(text: &str, overrides: &Overrides) -> Result<RunFile> {
+        let raw: RunFileRaw = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let data = resolve_data(raw.data, overrides)?;
+        let preset = noether_augment::Preset::parse(&data.preset)
+            .map_err(|e| anyhow::anyhow!("data.preset: {e}"))?;
+        let mut table = raw.method.unwrap_or_default();
+        let field = |e: anyhow::Error| e.context("in [method]");
+        let method = match raw.run.method {
+            MethodKind::Simclr => {
+                MethodSection::Simclr(overlay(&SimClrConfig::default(), &table).map_err(field)?)
+            }
+            MethodKind::Byol => {
+                MethodSection::Byol(overlay(&ByolConfig::default(), &table).map_err(field)?)
+            }
+            MethodKind::Vicreg => {
+                MethodSection::Vicreg(overlay(&VicregConfig::default(), &table).map_err(field)?)
+            }
+            MethodKind::EquimodSimclr | MethodKind::EquimodByol => {
+                let byol = raw.run.method == MethodKind::EquimodByol;
+                let defaults = if byol {
+                    EquimodConfig::byol_cifar()
+                } else {
+                    EquimodConfig::simclr_cifar()
+                };
+                if !table.contains_key("t_dim") {
+                    // The length of the preset's EquiMod vector, unless set by hand.
+                    let layout = preset.equimod_layout().with_context(|| {
+                        format!("data.preset: {} has no EquiMod vector", preset.name())
+                    })?;
+                    table.insert("t_dim".into(), toml::Value::Integer(layout.len() as i64));
+                }
+                let c: EquimodConfig = overlay(&defaults, &table).map_err(field)?;
+                if matches!(c.base, EquimodBase::Byol { .. }) != byol {
+                    bail!("method.base: its kind does not match run.method");
+                }
+                MethodSection::Equimod(c)
+            }
+        };
+        let mut train = raw.train;
+        if let Some(steps) = overrides.steps {
+            train.steps = steps;
+            // A shorter run keeps its warm-up inside it.
+            if let noether_train::ScheduleConfig::WarmupCosine { warmup_steps, .. } =
+                &mut train.schedule
+            {
+                *warmup_steps = (*warmup_steps).min(steps);
+            }
+        }
+        train.validate().context("in [train]")?;
+        match &raw.model {
+            ModelSection::Convnet {
+                widths,
+                convs_per_block,
+            } => {
+                if widths.is_empty() || widths.contains(&0) {
+                    bail!("model.widths: must be a non-empty list of widths >= 1");
+                }
+                if *convs_per_block == 0 {
+                    bail!("model.convs_per_block: must be >= 1");
+                }
+            }
+            ModelSection::Resnet18Cifar { base_channels } => {
+                if *base_channels == 0 {
+                    bail!("model.base_channels: must be >= 1");
+                }
+            }
+        }
+        let file = RunFile {
+            run: raw.run,
+            data,
+            model: raw.model,
+            method,
+            train,
+        };
+        file.check_method()?;
+        Ok(file)
+    }
+
+    /// Validates the method's config (field names as `noether-train` spells them).
+    fn check_method(&self) -> Result<()> {
+        match &self.method {
+            MethodSection::Simclr(c) => c.validate(),
+            MethodSection::Byol(c) => c.validate(),
+            MethodSection::Vicreg(c) => c.validate(),
+            MethodSection::Equimod(c) => c.validate(),
+        }
+        .context("in [method]")
+    }
+
+    /// The resolved file as JSON, for [`Trainer::with_run_config`].
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).context("serialising the resolved run file")
+    }
+
+    fn source_config(&self) -> SourceConfig {
+        SourceConfig {
+            preset: self.data.preset.clone(),
+            view_size: self.data.view_size,
+            batch_size: self.data.batch_size,
+            seed: self.train.seed,
+            prefetch: self.data.prefetch,
+        }
+    }
+}
+
+fn resolve_data(d: DataFile, o: &Overrides) -> Result<DataSection> {
+    let mut dataset = o.dataset.clone().unwrap_or(d.dataset);
+    let mut dir = d.dir;
+    if let Some(od) = &o.data_dir {
+        dir = Some(od.clone());
+        if o.dataset.is_none() && dataset == "mini3die" {
+            dataset = "auto".into();
+        }
+    }
+    let batch_size = o.batch_size.unwrap_or(d.batch_size);
+    if batch_size == 0 {
+        bail!("data.batch_size: must be >= 1");
+    }
+    if d.view_size == Some(0) {
+        bail!("data.view_size: must be >= 1");
+    }
+    let mut out = DataSection {
+        dataset: dataset.clone(),
+        dir: None,
+        preset: d.preset,
+        view_size: d.view_size,
+        batch_size,
+        prefetch: d.prefetch,
+        mini3die: None,
+    };
+    if dataset == "mini3die" {
+        if dir.is_some() {
+            bail!("data.dir: not used with dataset = \"mini3die\" (use \"3diebench\" or \"auto\")");
+        }
+        out.mini3die = Some(d.mini3die.unwrap_or_default().resolve());
+        return Ok(out);
+    }
+    // --data-dir replaces the file's data, mini3die size included.
+    if d.mini3die.is_some() && o.data_dir.is_none() {
+        bail!("data.mini3die: only used with dataset = \"mini3die\"");
+    }
+    let Some(dir) = dir else {
+        bail!("data.dir: required with dataset = \"{dataset}\" (or pass --data-dir)");
+    };
+    if !dir.is_dir() {
+        bail!(
+            "data directory {} does not exist (data.dir / --data-dir)",
+            dir.display()
+        );
+    }
+    let kind = if dataset == "auto" {
+        data::detect(&dir)?
+    } else {
+        DatasetKind::parse(&dataset).context("data.dataset")?
+    };
+    out.dataset = kind.name().into();
+    out.dir = Some(dir);
+    Ok(out)
+}
+
+/// Opens the training split of the run's data.
+fn open_data(d: &DataSection) -> Result<Arc<Dataset>> {
+    let ds = if let Some(m) = &d.mini3die {
+        let config = Mini3dieConfig {
+            classes: m.classes,
+            objects_per_class: m.objects_per_class,
+            views: m.views,
+            size: m.size,
+            seed: m.seed,
+            ..Mini3dieConfig::default()
+        };
+        let kind = DatasetKind::ThreeDieBench;
+        data::mini3die_default(&config, default_cache_root(), kind.train_split())
+            .context("rendering / opening mini3die")?
+    } else {
+        let dir = d.dir.as_deref().context("data.dir missing")?;
+        let kind = DatasetKind::parse(&d.dataset)?;
+        data::open(kind, dir, kind.train_split())
+            .with_context(|| format!("opening {} in {}", kind.name(), dir.display()))?
+    };
+    Ok(Arc::new(ds))
+}
+
+/// Runs the subcommand.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        dataset: args.dataset.clone(),
+        steps: args.steps,
+        batch_size: args.batch_size,
+    };
+    let file = RunFile::load(&args.config, &overrides)?;
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => {
+            let stem = args
+                .config
+                .file_stem()
+                .context("--config: the file has no name")?;
+            PathBuf::from("runs").join(stem)
+        }
+    };
+    if args.resume
+        && let Some(step) = finished_step(&out, &file.train)?
+    {
+        println!(
+            "{}: already finished at step {step}/{}; nothing to do (start a new run with \
+             another --out)",
+            out.display(),
+            file.train.steps
+        );
+        return Ok(());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C exits at once (the last committed checkpoint stays valid).
+        let handler = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
+                eprintln!("\nsecond Ctrl-C: exiting without a final checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!("\nCtrl-C: stopping after this step and writing a checkpoint");
+            stop.store(true, Ordering::SeqCst);
+        });
+        if let Err(e) = handler {
+            eprintln!("warning: no Ctrl-C handler ({e})");
+        }
+    }
+    let device = crate::info::device()?;
+    let trainer = Trainer::new(file.train.clone(), &out)?
+        .with_run_config(file.to_json()?)
+        .with_stop_flag(stop)
+        .with_progress(!args.no_progress);
+    let summary = train(&file, &trainer, &device, args.resume)?;
+    println!("{summary}");
+    println!("run directory: {}", out.display());
+    if summary.interrupted {
+        println!(
+            "interrupted; resume with: cargo xtask train --config {} --out {} --resume",
+            args.config.display(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The step of the run's last checkpoint when it has reached `train.steps`.
+fn finished_step(out: &Path, train: &TrainConfig) -> Result<Option<u64>> {
+    let Some(dir) = CheckpointDir::new(out).latest()? else {
+        return Ok(None);
+    };
+    let step = Checkpoint::read(&dir)?.state.step;
+    Ok((step >= train.steps).then_some(step))
+}
+
+/// Builds the backbone, method and source of `file` and runs `trainer` on them.
+pub fn train(
+    file: &RunFile,
+    trainer: &Trainer,
+    device: &Device,
+    resume: bool,
+) -> Result<RunSummary> {
+    match &file.model {
+        ModelSection::Convnet {
+            widths,
+            convs_per_block,
+        } => {
+            let cfg = ConvNetConfig {
+                in_channels: 3,
+                widths: widths.clone(),
+                convs_per_block: *convs_per_block,
+                num_classes: None,
+            };
+            let dev = device.clone();
+            let make = move |s: &ParamStore| -> noether_train::Result<ConvNet> {
+                Ok(ConvNet::new(
+                    &cfg,
+                    s.var_builder(DType::F32, &dev).pp("backbone"),
+                )?)
+            };
+            train_with(file, trainer, device, resume, make)
+        }
+        ModelSection::Resnet18Cifar { base_channels } => {
+            let cfg = ResNetConfig {
+                base_channels: *base_channels,
+                ..ResNetConfig::resnet18_cifar()
+            };
+            let dev = device.clone();
+            let make = move |s: &ParamStore| -> noether_train::Result<ResNet> {
+                Ok(ResNet::new(
+                    &cfg,
+                    s.var_builder(DType::F32, &dev).pp("backbone"),
+                )?)
+            };
+            train_with(file, trainer, device, resume, make)
+        }
+    }
+}
+
+fn train_with<B: Backbone>(
+    file: &RunFile,
+    trainer: &Trainer,
+    device: &Device,
+    resume: bool,
+    make: impl Fn(&ParamStore) -> noether_train::Result<B>,
+) -> Result<RunSummary> {
+    let data = open_data(&file.data)?;
+    let store = ParamStore::seeded(file.train.seed);
+    let dt = DType::F32;
+    let two_view =
+        || TwoViewSource::new(data.clone(), file.source_config(), device).context("data source");
+    Ok(match &file.method {
+        MethodSection::Simclr(c) => {
+            let mut m = SimClr::new(store.clone(), make(&store)?, c, dt, device)?;
+            go(trainer, &mut m, &mut two_view()?, resume)?
+        }
+        MethodSection::Vicreg(c) => {
+            let mut m = Vicreg::new(store.clone(), make(&store)?, c, dt, device)?;
+            go(trainer, &mut m, &mut two_view()?, resume)?
+        }
+        MethodSection::Byol(c) => {
+            let mut m = Byol::new(store, make, c, dt, device)?;
+            go(trainer, &mut m, &mut two_view()?, resume)?
+        }
+        MethodSection::Equimod(c) => {
+            let mut source = EquimodSource::new(data.clone(), file.source_config(), device)
+                .context("data source")?;
+            let t_dim = source.layout().len();
+            if c.t_dim != t_dim {
+                bail!(
+                    "method.t_dim: {} but preset {} gives EquiMod vectors of {t_dim}",
+                    c.t_dim,
+                    file.data.preset
+                );
+            }
+            let mut m = noether_train::methods::Equimod::new(store, make, c, dt, device)?;
+            go(trainer, &mut m, &mut source, resume)?
+        }
+    })
+}
+
+fn go<M, S>(trainer: &Trainer, m: &mut M, s: &mut S, resume: bool) -> Result<RunSummary>
+where
+    M: Method,
+    S: noether_train::BatchSource<Batch = M::Batch>,
+{
+    Ok(trainer.run(m, s, resume)?)
+}

@@ -179,7 +179,8 @@ fn write_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<FileR
 }
 
 /// Writes `text` to `path` atomically: a temporary sibling, fsync, rename, fsync the directory.
-pub(crate) fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
+/// A reader sees the old file or the new one, never a partial one.
+pub fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
     let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     let tmp = path.with_file_name(name);

@@ -33,9 +33,9 @@ pub mod methods;
 pub mod source;
 pub mod trainer;
 
-pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointState};
+pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointState, write_atomic};
 pub use config::{OptimizerConfig, ScheduleConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use method::{Losses, Method, NamedStore, StepContext};
+pub use method::{Embed, Losses, Method, NamedStore, StepContext};
 pub use source::BatchSource;
 pub use trainer::{RunSummary, Trainer};

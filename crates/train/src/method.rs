@@ -149,6 +149,19 @@ pub trait Method {
     }
 }
 
+/// What evaluation reads from a trained [`Method`]: the encoder's features (linear probe, kNN,
+/// rotation and colour R²) and the embedding the method's loss acts on (the R² of the
+/// augmentation parameters from pairs of embeddings). Both run the networks in eval mode
+/// (batch norm with its running statistics) and return detached-free tensors of shape
+/// `(N, D)` for an `(N, C, H, W)` batch.
+pub trait Embed {
+    /// The encoder's pooled features `h = f(x)`: `(N, C, H, W) -> (N, feature_dim)`.
+    fn features(&self, xs: &Tensor) -> Result<Tensor>;
+    /// The embedding the loss acts on: SimCLR's projection `z = g(f(x))`, BYOL's online
+    /// projection, VICReg's expansion, EquiMod's equivariant embedding `y = g'(f(x))`.
+    fn embedding(&self, xs: &Tensor) -> Result<Tensor>;
+}
+
 #[cfg(test)]
 mod tests {
     use rand::Rng;

@@ -12,8 +12,8 @@ use noether_data::render::Mini3dieConfig;
 use noether_data::{Latent, LayoutWriter, Split};
 use noether_train::BatchSource;
 use noether_train::data::{
-    self, Dataset, DatasetKind, EquimodSource, SourceConfig, TwoViewSource, image_tensor_batches,
-    preset_pipelines,
+    self, Dataset, DatasetKind, EquimodSource, Pairing, SourceConfig, TwoViewSource,
+    image_tensor_batches, preset_pipelines,
 };
 
 fn cifar_record(label: u8, k: usize) -> Vec<u8> {
@@ -394,4 +394,81 @@ fn eval_batches_are_ordered_unaugmented_and_labelled() {
         noether_augment::color::normalize(&train.image(0).unwrap(), &norm.mean, &norm.std).unwrap();
     assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), n.data());
     assert!(image_tensor_batches(&train, 0, None, &dev).is_err());
+}
+
+#[test]
+fn object_view_pairs_take_the_second_view_from_another_render_of_the_object() {
+    let cache = tempfile::tempdir().unwrap();
+    let train = tiny_mini3die(cache.path());
+    let dev = Device::Cpu;
+    let paired = |batch, seed| SourceConfig {
+        pairing: Pairing::ObjectViews,
+        ..config(batch, seed)
+    };
+    let mut eq = EquimodSource::new(Arc::clone(&train), paired(4, 3), &dev).unwrap();
+    let mut same = EquimodSource::new(Arc::clone(&train), config(4, 3), &dev).unwrap();
+    let b = eq.next_batch().unwrap();
+    let s = same.next_batch().unwrap();
+    // view 1 and x0 are made exactly as in same-image pairs; view 2 is not
+    assert_eq!(bits(&b.x0), bits(&s.x0));
+    assert_eq!(bits(&b.x1), bits(&s.x1));
+    assert_ne!(bits(&b.x2), bits(&s.x2));
+    assert!(s.x0b.is_none());
+    let x0b = b.x0b.as_ref().expect("object-view pairs carry x2's source");
+    // x0b is another view of the same object as x0
+    let views = train.views_3die().unwrap().views();
+    let norm = train.normalization();
+    let find = |row: Vec<f32>| {
+        (0..train.len())
+            .find(|&i| {
+                let img = train.image(i).unwrap();
+                noether_augment::color::normalize(&img, &norm.mean, &norm.std)
+                    .unwrap()
+                    .data()
+                    == row.as_slice()
+            })
+            .expect("x0 / x0b is an image of the split")
+    };
+    for k in 0..4 {
+        let row = |t: &Tensor| {
+            t.get(k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (a, o) = (find(row(&b.x0)), find(row(x0b)));
+        assert_eq!(a / views, o / views, "item {k}: same object");
+        assert_ne!(a % views, o % views, "item {k}: another view");
+    }
+    // exact resume with pairs
+    let cursor = eq.cursor();
+    let expect = eq.next_batch().unwrap();
+    let mut r = EquimodSource::new(Arc::clone(&train), paired(4, 3), &dev).unwrap();
+    r.restore(&cursor).unwrap();
+    let got = r.next_batch().unwrap();
+    assert_eq!(
+        bits(got.x0b.as_ref().unwrap()),
+        bits(expect.x0b.as_ref().unwrap())
+    );
+    assert_eq!(bits(&got.x2), bits(&expect.x2));
+    // the two-view source pairs the same way
+    let mut tv = TwoViewSource::new(Arc::clone(&train), paired(4, 3), &dev).unwrap();
+    let p = tv.next_batch().unwrap();
+    assert_eq!(bits(&p.x1), bits(&b.x1));
+    assert_eq!(bits(&p.x2), bits(&b.x2));
+
+    // one view per object cannot pair
+    let single = Mini3dieConfig {
+        classes: 2,
+        objects_per_class: 3,
+        views: 1,
+        size: 16,
+        seed: 1,
+        val_fraction: 0.34,
+    };
+    let one = Arc::new(data::mini3die_default(&single, cache.path(), Split::Train).unwrap());
+    let e = TwoViewSource::new(one, paired(2, 0), &dev).unwrap_err();
+    assert!(e.to_string().contains("pairing"), "{e}");
 }

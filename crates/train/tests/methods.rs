@@ -17,7 +17,7 @@ use noether_train::methods::{
     ViewPair,
 };
 use noether_train::{
-    BatchSource, Method, OptimizerConfig, Result, ScheduleConfig, StepContext, TrainConfig,
+    BatchSource, Embed, Method, OptimizerConfig, Result, ScheduleConfig, StepContext, TrainConfig,
     TrainError, Trainer,
 };
 use rand::{Rng, SeedableRng};
@@ -72,6 +72,7 @@ fn equimod_batch(seed: u64) -> Result<EquimodBatch> {
     let (x2, t2) = view(&mut rng)?;
     Ok(EquimodBatch {
         x0: Tensor::from_vec(x0, (N, 3, 8, 8), &dev)?,
+        x0b: None,
         x1,
         x2,
         t1,
@@ -528,8 +529,9 @@ fn equimod_byol_target_is_an_ema_of_the_online_encoder_and_head() -> Result<()> 
 fn equimod_embeddings_and_bad_batches() -> Result<()> {
     let mut m = tiny_equimod(SIMCLR)?;
     let b = equimod_batch(0)?;
-    assert_eq!(m.embed(&b.x0)?.dims(), [N, 8]);
+    assert_eq!(m.features(&b.x0)?.dims(), [N, 8]);
     assert_eq!(m.equivariant_embedding(&b.x0)?.dims(), [N, 8]);
+    assert_eq!(m.embedding(&b.x0)?.dims(), [N, 8]);
     let ctx = StepContext {
         step: 0,
         total_steps: 1,
@@ -544,10 +546,24 @@ fn equimod_embeddings_and_bad_batches() -> Result<()> {
     assert!(err.to_string().contains("EquimodBatch.t1"), "{err}");
     let bad_x = EquimodBatch {
         x2: b.x2.narrow(0, 0, N - 1)?,
-        ..b
+        ..b.clone()
     };
     let err = m.losses(&bad_x, &ctx).expect_err("x2 of another size");
     assert!(err.to_string().contains("EquimodBatch.x2"), "{err}");
+    // object-view pairs: x2's own source x0b is used (the loss changes) and checked
+    let plain = m.losses(&b, &ctx)?.total.to_scalar::<f32>()?;
+    let paired = EquimodBatch {
+        x0b: Some(b.x2.clone()),
+        ..b.clone()
+    };
+    let with_x0b = m.losses(&paired, &ctx)?.total.to_scalar::<f32>()?;
+    assert!(with_x0b.is_finite() && (with_x0b - plain).abs() > 1e-6);
+    let bad_x0b = EquimodBatch {
+        x0b: Some(b.x0.narrow(0, 0, N - 1)?),
+        ..b.clone()
+    };
+    let err = m.losses(&bad_x0b, &ctx).expect_err("x0b of another size");
+    assert!(err.to_string().contains("EquimodBatch.x0b"), "{err}");
     let mut cfg = EquimodConfig::simclr_cifar();
     cfg.base = EquimodBase::Byol { tau0: 1.5 };
     let err = cfg.validate().expect_err("tau0 > 1");

@@ -14,10 +14,13 @@ use candle_core::{Device, Tensor};
 use noether_augment::ops::{Normalize, RandomResizedCrop};
 use noether_augment::{
     DynOp, EquimodLayout, Image, Mask, Pipeline, Preset, Shape, Standardizer, View, make_views,
+    view_rng,
 };
 use noether_data::{Cursor, DataError, ImageSource, Loader, LoaderConfig, ViewBatch};
 use noether_groups::ParamLayout;
 use rand::RngCore;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::dataset::{Dataset, augment_error, data_error};
@@ -46,6 +49,100 @@ pub struct SourceConfig {
     pub seed: u64,
     /// Batches prepared ahead on the loader's thread.
     pub prefetch: usize,
+    /// What the two views of an item are made from.
+    pub pairing: Pairing,
+}
+
+/// What the two views of a batch item are made from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pairing {
+    /// Both views from the same image (the CIFAR / ImageNet recipes).
+    #[default]
+    SameImage,
+    /// The second view from another view (render) of the same object, drawn uniformly
+    /// among the object's other views: 3DIEBench's positive pairs (SIE, ContextSSL), with the
+    /// preset's augmentation on top of each. 3DIEBench layout only. EquiMod's `t2` is then
+    /// relative to that other render (its un-augmented image is the batch's `x0b`).
+    ObjectViews,
+}
+
+/// The other view of the same object that item `i` of a 3DIEBench-layout dataset with
+/// `views` views per object is paired with, drawn from `(seed, i)`.
+fn partner(i: usize, views: usize, seed: u64) -> usize {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+    rng.set_stream(i as u64);
+    let (object, view) = (i / views, i % views);
+    let other = (view + 1 + rng.random_range(0..views - 1)) % views;
+    object * views + other
+}
+
+/// Checks that `data` can make object-view pairs and returns its views per object.
+fn pair_views_per_object(data: &Dataset) -> Result<usize> {
+    let views = data.views_3die().map(|d| d.views()).ok_or_else(|| {
+        TrainError::config(
+            "pairing",
+            format!(
+                "object-views needs the 3DIEBench layout (several views per object); {} has none",
+                data.kind()
+            ),
+        )
+    })?;
+    if views < 2 {
+        return Err(TrainError::config(
+            "pairing",
+            "object-views needs at least two views per object",
+        ));
+    }
+    Ok(views)
+}
+
+/// The loaded images of a batch for `pairing`: the first view's source of every item and, for
+/// object-view pairs, the second view's.
+fn batch_images(
+    data: &Dataset,
+    indices: &[usize],
+    pairing: Pairing,
+    seed: u64,
+) -> noether_data::Result<(Vec<Image>, Option<Vec<Image>>)> {
+    let load = |ix: &[usize]| {
+        ix.par_iter()
+            .map(|&i| ImageSource::image(data, i))
+            .collect::<noether_data::Result<Vec<_>>>()
+    };
+    let first = load(indices)?;
+    let second = match pairing {
+        Pairing::SameImage => None,
+        Pairing::ObjectViews => {
+            let views = data.views_3die().map_or(1, |d| d.views()).max(2);
+            let other: Vec<usize> = indices.iter().map(|&i| partner(i, views, seed)).collect();
+            Some(load(&other)?)
+        }
+    };
+    Ok((first, second))
+}
+
+/// Two views per item, laid out as [`make_views`] does (`views[2 i + v]`, RNG stream
+/// `2 i + v`): view 0 from `first[i]`, view 1 from `second[i]` (or `first[i]`).
+fn two_views(
+    pipelines: &[Pipeline],
+    first: &[Image],
+    second: Option<&[Image]>,
+    seed: u64,
+) -> noether_data::Result<Vec<View>> {
+    let Some(second) = second else {
+        return Ok(make_views(pipelines, first, 2, seed)?);
+    };
+    (0..first.len() * 2)
+        .into_par_iter()
+        .map(|k| {
+            let (i, v) = (k / 2, k % 2);
+            let src = if v == 0 { &first[i] } else { &second[i] };
+            let mut rng = view_rng(seed, i, 2, v);
+            let (image, record) = pipelines[v % pipelines.len()].run(src, &mut rng)?;
+            Ok(View { image, record })
+        })
+        .collect()
 }
 
 impl SourceConfig {
@@ -57,6 +154,7 @@ impl SourceConfig {
             batch_size,
             seed: 0,
             prefetch: 2,
+            pairing: Pairing::SameImage,
         }
     }
 
@@ -255,13 +353,28 @@ impl TwoViewSource {
         config: &SourceConfig,
         start: Cursor,
     ) -> Result<Loader<ViewBatch>> {
-        Loader::augmented(
-            Arc::clone(data),
-            pipelines.to_vec(),
-            2,
-            config.loader_config(),
-            start,
-        )
+        if config.pairing == Pairing::SameImage {
+            return Loader::augmented(
+                Arc::clone(data),
+                pipelines.to_vec(),
+                2,
+                config.loader_config(),
+                start,
+            )
+            .map_err(data_error);
+        }
+        pair_views_per_object(data)?;
+        let (data, pipelines, pairing) = (Arc::clone(data), pipelines.to_vec(), config.pairing);
+        Loader::new(data.len(), config.loader_config(), start, move |req| {
+            let (first, second) = batch_images(&data, &req.indices, pairing, req.seed)?;
+            let views = two_views(&pipelines, &first, second.as_deref(), req.seed)?;
+            let labels = req
+                .indices
+                .iter()
+                .map(|&i| data.label(i).unwrap_or(-1))
+                .collect();
+            Ok(ViewBatch { views, labels })
+        })
         .map_err(data_error)
     }
 
@@ -309,6 +422,8 @@ impl BatchSource for TwoViewSource {
 /// What the loader thread makes for an EquiMod batch: images and vectors, not yet tensors.
 struct RawEquimod {
     x0: Vec<Image>,
+    /// The un-augmented source of the second views (object-view pairs).
+    x0b: Option<Vec<Image>>,
     views: Vec<View>,
     t: [Vec<f32>; 2],
 }
@@ -432,23 +547,27 @@ fn equimod_loader(
     let data = Arc::clone(data);
     let pipelines = Arc::clone(pipelines);
     let standardizer = Arc::clone(standardizer);
+    if config.pairing == Pairing::ObjectViews {
+        pair_views_per_object(&data)?;
+    }
+    let pairing = config.pairing;
     Loader::new(data.len(), config.loader_config(), start, move |req| {
-        let images = req
-            .indices
-            .par_iter()
-            .map(|&i| ImageSource::image(data.as_ref(), i))
-            .collect::<noether_data::Result<Vec<_>>>()?;
-        let views = make_views(&pipelines, &images, 2, req.seed)?;
-        let x0 = images
-            .par_iter()
-            .map(|img| eval_image(img, Some(size)))
-            .collect::<Result<Vec<_>>>()
-            .map_err(|e| DataError::invalid("equimod x0", e.to_string()))?;
+        let (first, second) = batch_images(&data, &req.indices, pairing, req.seed)?;
+        let views = two_views(&pipelines, &first, second.as_deref(), req.seed)?;
+        let unaugmented = |images: &[Image]| {
+            images
+                .par_iter()
+                .map(|img| eval_image(img, Some(size)))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| DataError::invalid("equimod x0", e.to_string()))
+        };
+        let x0 = unaugmented(&first)?;
+        let x0b = second.as_deref().map(unaugmented).transpose()?;
         let mut t = [Vec::new(), Vec::new()];
         for (k, v) in views.iter().enumerate() {
             t[k % 2].extend(standardizer.apply(&layout.vector(&v.record)?)?);
         }
-        Ok(RawEquimod { x0, views, t })
+        Ok(RawEquimod { x0, x0b, views, t })
     })
     .map_err(data_error)
 }
@@ -461,13 +580,21 @@ impl BatchSource for EquimodSource {
             Some(b) => b.map_err(data_error)?,
             None => return Err(TrainError::Source("the data loader ended".into())),
         };
-        let RawEquimod { x0, views, t } = batch.data;
+        let RawEquimod { x0, x0b, views, t } = batch.data;
         let n = x0.len();
         let x0: Vec<&Image> = x0.iter().collect();
+        let x0b = match x0b {
+            Some(images) => {
+                let refs: Vec<&Image> = images.iter().collect();
+                Some(images_to_tensor(&refs, &self.norm, &self.device)?)
+            }
+            None => None,
+        };
         let [t1, t2] = t;
         let d = self.layout.len();
         Ok(EquimodBatch {
             x0: images_to_tensor(&x0, &self.norm, &self.device)?,
+            x0b,
             x1: views_tensor(&views, 0, &self.norm, &self.device)?,
             x2: views_tensor(&views, 1, &self.norm, &self.device)?,
             t1: Tensor::from_vec(t1, (n, d), &self.device)?,

@@ -27,7 +27,7 @@ use noether_ops::optim::{byol_tau, ema_update};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use crate::method::{Losses, Method, NamedStore, StepContext};
+use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::simclr::ViewPair;
 
 /// BYOL's head widths and base EMA rate.
@@ -239,17 +239,24 @@ impl<B: Backbone> Byol<B> {
         self.target.backbone()
     }
 
-    /// Encoder features for evaluation: the online encoder in eval mode,
-    /// `(N, C, H, W) -> (N, feature_dim)`.
-    pub fn embed(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone.features_t(xs, false)?)
-    }
-
     /// `q(g(f(x)))`, the online prediction: `(N, C, H, W) -> (N, proj_out)`.
     pub fn predict(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.backbone.features_t(xs, train)?; // (N, feature_dim)
         let z = self.projector.forward_t(&h, train)?; // (N, proj_out)
         Ok(self.predictor.forward_t(&z, train)?) // (N, proj_out)
+    }
+}
+
+impl<B: Backbone> Embed for Byol<B> {
+    /// The online encoder's features.
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.backbone.features_t(xs, false)?)
+    }
+
+    /// The online projection `z = g(f(x))` (before the predictor).
+    fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
+        let h = self.backbone.features_t(xs, false)?; // (N, feature_dim)
+        Ok(self.projector.forward_t(&h, false)?) // (N, proj_out)
     }
 }
 

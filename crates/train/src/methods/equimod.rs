@@ -34,15 +34,19 @@ use noether_ops::optim::byol_tau;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use crate::method::{Losses, Method, NamedStore, StepContext};
+use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::{EmaTarget, validate_tau0};
 
 /// An EquiMod batch: the un-augmented images, two augmented views and their standardised
 /// augmentation parameter vectors.
 #[derive(Debug, Clone)]
 pub struct EquimodBatch {
-    /// The un-augmented images `x0`, `(N, C, H, W)`.
+    /// The un-augmented images `x0`, `(N, C, H, W)`: the source of `x1` (and of `x2` unless
+    /// `x0b` is given).
     pub x0: Tensor,
+    /// The un-augmented source of `x2` when it is another image than `x0` (3DIEBench's
+    /// object-view pairs, [`crate::data::Pairing::ObjectViews`]); `t2` is relative to it.
+    pub x0b: Option<Tensor>,
     /// The first views `x1`, `(N, C, H, W)`, in the same image order.
     pub x1: Tensor,
     /// The second views `x2`, `(N, C, H, W)`, in the same image order.
@@ -63,7 +67,11 @@ impl EquimodBatch {
                 format!("must be (N, C, H, W), got {:?}", self.x0.dims()),
             ));
         }
-        for (field, x) in [("EquimodBatch.x1", &self.x1), ("EquimodBatch.x2", &self.x2)] {
+        let mut same_shape = vec![("EquimodBatch.x1", &self.x1), ("EquimodBatch.x2", &self.x2)];
+        if let Some(x0b) = &self.x0b {
+            same_shape.push(("EquimodBatch.x0b", x0b));
+        }
+        for (field, x) in same_shape {
             if x.dims() != self.x0.dims() {
                 return Err(TrainError::config(
                     field,
@@ -311,15 +319,21 @@ impl<B: Backbone> Equimod<B> {
         &self.predictor
     }
 
-    /// Encoder features for evaluation, in eval mode: `(N, C, H, W) -> (N, feature_dim)`.
-    pub fn embed(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone.features_t(xs, false)?)
-    }
-
     /// The equivariant embedding `y = g'(f(x))` in eval mode: `(N, C, H, W) -> (N, y_dim)`.
     pub fn equivariant_embedding(&self, xs: &Tensor) -> Result<Tensor> {
         let h = self.backbone.features_t(xs, false)?; // (N, feature_dim)
         Ok(self.eq_projector.forward_t(&h, false)?) // (N, y_dim)
+    }
+}
+
+impl<B: Backbone> Embed for Equimod<B> {
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.backbone.features_t(xs, false)?)
+    }
+
+    /// The equivariant embedding `y = g'(f(x))`.
+    fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
+        self.equivariant_embedding(xs)
     }
 }
 
@@ -345,8 +359,12 @@ impl<B: Backbone> Method for Equimod<B> {
 
     fn losses(&mut self, batch: &EquimodBatch, _ctx: &StepContext) -> Result<Losses> {
         let n = batch.check(self.t_dim)?;
-        let all = Tensor::cat(&[&batch.x0, &batch.x1, &batch.x2], 0)?; // (3N, C, H, W)
-        let h = self.backbone.features_t(&all, true)?; // (3N, feature_dim)
+        let mut inputs = vec![&batch.x0, &batch.x1, &batch.x2];
+        if let Some(x0b) = &batch.x0b {
+            inputs.push(x0b);
+        }
+        let all = Tensor::cat(&inputs, 0)?; // (3N or 4N, C, H, W)
+        let h = self.backbone.features_t(&all, true)?; // (3N or 4N, feature_dim)
         let h12 = h.narrow(0, n, 2 * n)?; // (2N, feature_dim): the two views
 
         let z = self.projector.forward_t(&h12, true)?; // (2N, inv_out)
@@ -369,9 +387,13 @@ impl<B: Backbone> Method for Equimod<B> {
             }
         };
 
-        let y = self.eq_projector.forward_t(&h, true)?; // (3N, y_dim)
+        let y = self.eq_projector.forward_t(&h, true)?; // (3N or 4N, y_dim)
         let y0 = y.narrow(0, 0, n)?; // (N, y_dim)
-        let y0s = Tensor::cat(&[&y0, &y0], 0)?; // (2N, y_dim)
+        let y0b = match batch.x0b {
+            Some(_) => y.narrow(0, 3 * n, n)?, // (N, y_dim): the source of x2
+            None => y0.clone(),
+        };
+        let y0s = Tensor::cat(&[&y0, &y0b], 0)?; // (2N, y_dim)
         let ts = Tensor::cat(&[&batch.t1, &batch.t2], 0)?.to_dtype(y.dtype())?; // (2N, t_dim)
         let yhat = self.predictor.forward_t(&y0s, &ts, true)?; // (2N, y_dim)
         let equi = equimod_nt_xent(

@@ -13,7 +13,7 @@ use noether_objectives::{NtXentConfig, simclr_nt_xent};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use crate::method::{Losses, Method, NamedStore, StepContext};
+use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 
 /// SimCLR's projector widths and temperature.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -111,6 +111,17 @@ impl<B: Backbone> SimClr<B> {
     pub fn project(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.backbone.features_t(xs, train)?; // (N, feature_dim)
         Ok(self.projector.forward_t(&h, train)?) // (N, proj_out)
+    }
+}
+
+impl<B: Backbone> Embed for SimClr<B> {
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.backbone.features_t(xs, false)?)
+    }
+
+    /// The projection `z = g(f(x))`.
+    fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
+        self.project(xs, false)
     }
 }
 

@@ -13,7 +13,7 @@ use noether_objectives::{VicRegWeights, vicreg_loss};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
-use crate::method::{Losses, Method, NamedStore, StepContext};
+use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::check_view_pair;
 use crate::methods::simclr::ViewPair;
 
@@ -126,15 +126,21 @@ impl<B: Backbone> Vicreg<B> {
         &self.backbone
     }
 
-    /// Encoder features for evaluation, in eval mode: `(N, C, H, W) -> (N, feature_dim)`.
-    pub fn embed(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone.features_t(xs, false)?)
-    }
-
     /// `z = h(f(x))`: `(N, C, H, W) -> (N, expander_out)`.
     pub fn expand(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let y = self.backbone.features_t(xs, train)?; // (N, feature_dim)
         Ok(self.expander.forward_t(&y, train)?) // (N, expander_out)
+    }
+}
+
+impl<B: Backbone> Embed for Vicreg<B> {
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.backbone.features_t(xs, false)?)
+    }
+
+    /// The expansion `z = h(f(x))`.
+    fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
+        self.expand(xs, false)
     }
 }
 

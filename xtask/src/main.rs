@@ -16,10 +16,13 @@
 //! arrive with the crates they drive.
 
 mod augment;
+mod eval;
 mod groups;
 mod info;
 mod learnable;
+mod plots;
 mod render;
+mod reproduce;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +48,12 @@ enum Command {
     /// Train a self-supervised method described by a run file (TOML, see experiments/);
     /// Ctrl-C writes a checkpoint, --resume continues from it.
     Train(train::TrainArgs),
+    /// Train and evaluate every experiment of a profile over seeds and write docs/results
+    /// (table, claims, plots) and the README's results section.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Evaluate a trained run's frozen encoder: linear probe, kNN, rotation / colour R²,
+    /// augmentation-parameter R², collapse (written to the run's eval.json).
+    Eval(eval::EvalArgs),
     /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
     Info,
 }
@@ -56,6 +65,8 @@ fn main() -> std::process::ExitCode {
         Command::Augment(args) => augment::run(args),
         Command::Render(args) => render::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Reproduce(args) => reproduce::run(args),
         Command::Info => info::run(),
     };
     match result {

@@ -14,6 +14,8 @@
 //! preset = "simclr-cifar"  # augmentation preset
 //! view_size = 32           # optional; the preset's own size otherwise
 //! batch_size = 64
+//! pairing = "same-image"   # or "object-views": the second view from another render of the
+//!                          # object (3DIEBench layout)
 //! [data.mini3die]          # optional: classes, objects_per_class, views, size, seed
 //! size = 32
 //! [model]
@@ -39,14 +41,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use clap::Args;
+use noether_data::Split;
 use noether_data::export::default_cache_root;
 use noether_data::render::Mini3dieConfig;
 use noether_models::{Backbone, ConvNet, ConvNetConfig, ParamStore, ResNet, ResNetConfig};
-use noether_train::data::{self, Dataset, DatasetKind, EquimodSource, SourceConfig, TwoViewSource};
+use noether_train::data::{
+    self, Dataset, DatasetKind, EquimodSource, Pairing, SourceConfig, TwoViewSource,
+};
 use noether_train::methods::{
     Byol, ByolConfig, EquimodBase, EquimodConfig, SimClr, SimClrConfig, Vicreg, VicregConfig,
 };
-use noether_train::{Checkpoint, CheckpointDir, Method, RunSummary, TrainConfig, Trainer};
+use noether_train::{
+    BatchSource, Checkpoint, CheckpointDir, Embed, Method, RunSummary, TrainConfig, Trainer,
+};
 use serde::{Deserialize, Serialize};
 
 /// Arguments of `cargo xtask train`.
@@ -181,17 +188,20 @@ struct DataFile {
     #[serde(default = "default_prefetch")]
     prefetch: usize,
     #[serde(default)]
+    pairing: Pairing,
+    #[serde(default)]
     mini3die: Option<Mini3diePartial>,
 }
 
 /// `[data]` resolved: `dataset` is `mini3die` (with its size) or a [`DatasetKind`] name (with
 /// its directory).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataSection {
     /// `mini3die` or a [`DatasetKind::name`].
     pub dataset: String,
     /// The directory (not for mini3die).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
     /// The augmentation preset.
     pub preset: String,
@@ -201,9 +211,23 @@ pub struct DataSection {
     pub batch_size: usize,
     /// Batches prepared ahead.
     pub prefetch: usize,
+    /// What the two views are made from: `same-image` (default) or `object-views` (two renders
+    /// of one object, 3DIEBench layout).
+    #[serde(default)]
+    pub pairing: Pairing,
     /// The rendered mini3die (only for mini3die).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mini3die: Option<Mini3dieSection>,
+}
+
+impl DataSection {
+    /// The format (mini3die is in the 3DIEBench layout).
+    pub fn kind(&self) -> Result<DatasetKind> {
+        if self.mini3die.is_some() {
+            return Ok(DatasetKind::ThreeDieBench);
+        }
+        Ok(DatasetKind::parse(&self.dataset)?)
+    }
 }
 
 /// `[model]`: the backbone.
@@ -285,6 +309,10 @@ pub struct Overrides {
     pub steps: Option<u64>,
     /// `--batch-size`.
     pub batch_size: Option<usize>,
+    /// `train.seed` (the seeds of `cargo xtask reproduce`).
+    pub seed: Option<u64>,
+    /// `[data.mini3die]` as a whole (the sizes of `reproduce`'s profiles).
+    pub mini3die: Option<Mini3dieSection>,
 }
 
 /// `defaults` with the keys of `table` laid over it, as `T` (unknown keys are refused by `T`).
@@ -349,6 +377,9 @@ impl RunFile {
             }
         };
         let mut train = raw.train;
+        if let Some(seed) = overrides.seed {
+            train.seed = seed;
+        }
         if let Some(steps) = overrides.steps {
             train.steps = steps;
             // A shorter run keeps its warm-up inside it.
@@ -399,18 +430,54 @@ impl RunFile {
         .context("in [method]")
     }
 
+    /// Reads back the resolved file that [`RunFile::to_json`] wrote (a run's `config.json`);
+    /// the method section is read as the config of `run.method`.
+    pub fn from_json(value: serde_json::Value) -> Result<RunFile> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            run: RunSection,
+            data: DataSection,
+            model: ModelSection,
+            method: serde_json::Value,
+            train: TrainConfig,
+        }
+        let raw: Raw = serde_json::from_value(value)?;
+        let m = raw.method;
+        let method = match raw.run.method {
+            MethodKind::Simclr => MethodSection::Simclr(serde_json::from_value(m)?),
+            MethodKind::Byol => MethodSection::Byol(serde_json::from_value(m)?),
+            MethodKind::Vicreg => MethodSection::Vicreg(serde_json::from_value(m)?),
+            MethodKind::EquimodSimclr | MethodKind::EquimodByol => {
+                MethodSection::Equimod(serde_json::from_value(m).context("in method")?)
+            }
+        };
+        let file = RunFile {
+            run: raw.run,
+            data: raw.data,
+            model: raw.model,
+            method,
+            train: raw.train,
+        };
+        file.train.validate().context("in train")?;
+        file.check_method()?;
+        Ok(file)
+    }
+
     /// The resolved file as JSON, for [`Trainer::with_run_config`].
     pub fn to_json(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self).context("serialising the resolved run file")
     }
 
-    fn source_config(&self) -> SourceConfig {
+    /// The batch-source settings of the run (preset, sizes, seed).
+    pub fn source_config(&self) -> SourceConfig {
         SourceConfig {
             preset: self.data.preset.clone(),
             view_size: self.data.view_size,
             batch_size: self.data.batch_size,
             seed: self.train.seed,
             prefetch: self.data.prefetch,
+            pairing: self.data.pairing,
         }
     }
 }
@@ -438,13 +505,17 @@ fn resolve_data(d: DataFile, o: &Overrides) -> Result<DataSection> {
         view_size: d.view_size,
         batch_size,
         prefetch: d.prefetch,
+        pairing: d.pairing,
         mini3die: None,
     };
     if dataset == "mini3die" {
         if dir.is_some() {
             bail!("data.dir: not used with dataset = \"mini3die\" (use \"3diebench\" or \"auto\")");
         }
-        out.mini3die = Some(d.mini3die.unwrap_or_default().resolve());
+        out.mini3die = Some(match &o.mini3die {
+            Some(m) => m.clone(),
+            None => d.mini3die.unwrap_or_default().resolve(),
+        });
         return Ok(out);
     }
     // --data-dir replaces the file's data, mini3die size included.
@@ -470,8 +541,8 @@ fn resolve_data(d: DataFile, o: &Overrides) -> Result<DataSection> {
     Ok(out)
 }
 
-/// Opens the training split of the run's data.
-fn open_data(d: &DataSection) -> Result<Arc<Dataset>> {
+/// Opens a split of the run's data (`Split::Train`, or the kind's evaluation split).
+pub fn open_data(d: &DataSection, split: Split) -> Result<Arc<Dataset>> {
     let ds = if let Some(m) = &d.mini3die {
         let config = Mini3dieConfig {
             classes: m.classes,
@@ -481,13 +552,12 @@ fn open_data(d: &DataSection) -> Result<Arc<Dataset>> {
             seed: m.seed,
             ..Mini3dieConfig::default()
         };
-        let kind = DatasetKind::ThreeDieBench;
-        data::mini3die_default(&config, default_cache_root(), kind.train_split())
+        data::mini3die_default(&config, default_cache_root(), split)
             .context("rendering / opening mini3die")?
     } else {
         let dir = d.dir.as_deref().context("data.dir missing")?;
         let kind = DatasetKind::parse(&d.dataset)?;
-        data::open(kind, dir, kind.train_split())
+        data::open(kind, dir, split)
             .with_context(|| format!("opening {} in {}", kind.name(), dir.display()))?
     };
     Ok(Arc::new(ds))
@@ -500,6 +570,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         dataset: args.dataset.clone(),
         steps: args.steps,
         batch_size: args.batch_size,
+        ..Overrides::default()
     };
     let file = RunFile::load(&args.config, &overrides)?;
     let out = match &args.out {
@@ -523,23 +594,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let presses = Arc::new(AtomicUsize::new(0));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C exits at once (the last committed checkpoint stays valid).
-        let handler = ctrlc::set_handler(move || {
-            if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
-                eprintln!("\nsecond Ctrl-C: exiting without a final checkpoint");
-                std::process::exit(130);
-            }
-            eprintln!("\nCtrl-C: stopping after this step and writing a checkpoint");
-            stop.store(true, Ordering::SeqCst);
-        });
-        if let Err(e) = handler {
-            eprintln!("warning: no Ctrl-C handler ({e})");
-        }
-    }
+    let stop = install_ctrlc();
     let device = crate::info::device()?;
     let trainer = Trainer::new(file.train.clone(), &out)?
         .with_run_config(file.to_json()?)
@@ -558,13 +613,64 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// A stop flag that the first Ctrl-C sets (the trainer then checkpoints and returns); a
+/// second Ctrl-C exits at once with status 130 (the last committed checkpoint stays valid).
+pub fn install_ctrlc() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    let flag = stop.clone();
+    let handler = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
+            eprintln!("\nsecond Ctrl-C: exiting without a final checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this step and writing a checkpoint");
+        flag.store(true, Ordering::SeqCst);
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: no Ctrl-C handler ({e})");
+    }
+    stop
+}
+
 /// The step of the run's last checkpoint when it has reached `train.steps`.
-fn finished_step(out: &Path, train: &TrainConfig) -> Result<Option<u64>> {
+pub fn finished_step(out: &Path, train: &TrainConfig) -> Result<Option<u64>> {
     let Some(dir) = CheckpointDir::new(out).latest()? else {
         return Ok(None);
     };
     let step = Checkpoint::read(&dir)?.state.step;
     Ok((step >= train.steps).then_some(step))
+}
+
+/// What to do with a method once [`with_method`] has built it: train it, evaluate it, ...
+/// (`visit` is generic over the method, which a closure cannot be).
+pub trait Visit {
+    /// The result.
+    type Out;
+    /// Called once with the built method (fresh weights from `train.seed`) and a maker of its
+    /// training batch source (not called, no data loader is started).
+    fn visit<M, S>(self, method: &mut M, source: impl FnOnce() -> Result<S>) -> Result<Self::Out>
+    where
+        M: Method + Embed,
+        S: BatchSource<Batch = M::Batch>;
+}
+
+/// Trains the visited method with `trainer`, from its last checkpoint when `resume`.
+struct TrainVisit<'a> {
+    trainer: &'a Trainer,
+    resume: bool,
+}
+
+impl Visit for TrainVisit<'_> {
+    type Out = RunSummary;
+    fn visit<M, S>(self, m: &mut M, source: impl FnOnce() -> Result<S>) -> Result<RunSummary>
+    where
+        M: Method + Embed,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let mut s = source()?;
+        Ok(self.trainer.run(m, &mut s, self.resume)?)
+    }
 }
 
 /// Builds the backbone, method and source of `file` and runs `trainer` on them.
@@ -574,6 +680,12 @@ pub fn train(
     device: &Device,
     resume: bool,
 ) -> Result<RunSummary> {
+    with_method(file, device, TrainVisit { trainer, resume })
+}
+
+/// Builds the backbone and method of `file` on `device` (weights from `train.seed`) and hands
+/// them to `visitor`, with a maker of the training batch source over the training split.
+pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Result<V::Out> {
     match &file.model {
         ModelSection::Convnet {
             widths,
@@ -592,7 +704,7 @@ pub fn train(
                     s.var_builder(DType::F32, &dev).pp("backbone"),
                 )?)
             };
-            train_with(file, trainer, device, resume, make)
+            with_backbone(file, device, make, visitor)
         }
         ModelSection::Resnet18Cifar { base_channels } => {
             let cfg = ResNetConfig {
@@ -606,57 +718,51 @@ pub fn train(
                     s.var_builder(DType::F32, &dev).pp("backbone"),
                 )?)
             };
-            train_with(file, trainer, device, resume, make)
+            with_backbone(file, device, make, visitor)
         }
     }
 }
 
-fn train_with<B: Backbone>(
+fn with_backbone<B: Backbone, V: Visit>(
     file: &RunFile,
-    trainer: &Trainer,
     device: &Device,
-    resume: bool,
     make: impl Fn(&ParamStore) -> noether_train::Result<B>,
-) -> Result<RunSummary> {
-    let data = open_data(&file.data)?;
+    visitor: V,
+) -> Result<V::Out> {
     let store = ParamStore::seeded(file.train.seed);
     let dt = DType::F32;
+    let data = || open_data(&file.data, Split::Train);
     let two_view =
-        || TwoViewSource::new(data.clone(), file.source_config(), device).context("data source");
-    Ok(match &file.method {
+        || TwoViewSource::new(data()?, file.source_config(), device).context("data source");
+    match &file.method {
         MethodSection::Simclr(c) => {
             let mut m = SimClr::new(store.clone(), make(&store)?, c, dt, device)?;
-            go(trainer, &mut m, &mut two_view()?, resume)?
+            visitor.visit(&mut m, two_view)
         }
         MethodSection::Vicreg(c) => {
             let mut m = Vicreg::new(store.clone(), make(&store)?, c, dt, device)?;
-            go(trainer, &mut m, &mut two_view()?, resume)?
+            visitor.visit(&mut m, two_view)
         }
         MethodSection::Byol(c) => {
             let mut m = Byol::new(store, make, c, dt, device)?;
-            go(trainer, &mut m, &mut two_view()?, resume)?
+            visitor.visit(&mut m, two_view)
         }
         MethodSection::Equimod(c) => {
-            let mut source = EquimodSource::new(data.clone(), file.source_config(), device)
-                .context("data source")?;
-            let t_dim = source.layout().len();
-            if c.t_dim != t_dim {
-                bail!(
-                    "method.t_dim: {} but preset {} gives EquiMod vectors of {t_dim}",
-                    c.t_dim,
-                    file.data.preset
-                );
-            }
             let mut m = noether_train::methods::Equimod::new(store, make, c, dt, device)?;
-            go(trainer, &mut m, &mut source, resume)?
+            let source = || {
+                let source = EquimodSource::new(data()?, file.source_config(), device)
+                    .context("data source")?;
+                let t_dim = source.layout().len();
+                if c.t_dim != t_dim {
+                    bail!(
+                        "method.t_dim: {} but preset {} gives EquiMod vectors of {t_dim}",
+                        c.t_dim,
+                        file.data.preset
+                    );
+                }
+                Ok(source)
+            };
+            visitor.visit(&mut m, source)
         }
-    })
-}
-
-fn go<M, S>(trainer: &Trainer, m: &mut M, s: &mut S, resume: bool) -> Result<RunSummary>
-where
-    M: Method,
-    S: noether_train::BatchSource<Batch = M::Batch>,
-{
-    Ok(trainer.run(m, s, resume)?)
+    }
 }

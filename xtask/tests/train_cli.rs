@@ -2,33 +2,12 @@
 //! metrics, a finished run is not resumed, every experiments/*.toml builds and runs two steps
 //! on a tiny mini3die, and bad run files and data directories are clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use std::path::PathBuf;
+use std::process::Command;
 
-/// The binary with its mini3die cache in `cache`, run from the workspace root.
-fn xtask(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("NOETHER_CACHE", cache)
-        .current_dir(root())
-        .output()
-        .expect("xtask runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use common::{root, s, text, xtask};
 
 #[test]
 fn smoke_experiment_trains_and_a_finished_run_is_not_resumed() {
@@ -175,6 +154,7 @@ fn every_experiment_builds_and_runs_two_steps_on_a_tiny_mini3die() {
     assert!(files.len() >= 6, "{files:?}");
     for (i, f) in files.iter().enumerate() {
         let out = tmp.path().join(format!("run{i}"));
+        // the paper's files name CIFAR-10; --dataset auto lets them read the tiny mini3die
         let o = xtask(
             &cache,
             &[
@@ -190,6 +170,8 @@ fn every_experiment_builds_and_runs_two_steps_on_a_tiny_mini3die() {
                 "8",
                 "--data-dir",
                 s(&data),
+                "--dataset",
+                "auto",
             ],
         );
         assert!(o.status.success(), "{}: {}", f.display(), text(&o.stderr));

@@ -1,0 +1,121 @@
+//! `cargo xtask reproduce --profile smoke` and `cargo xtask eval --run` end to end: every
+//! experiment trains and is evaluated, the results page, JSON and plots are written, a second
+//! invocation reuses the finished runs, and bad arguments are clear errors.
+
+mod common;
+
+use common::{s, text, xtask};
+
+#[test]
+fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("results");
+    let runs = tmp.path().join("runs");
+    let args = [
+        "reproduce",
+        "--profile",
+        "smoke",
+        "--out",
+        s(&out),
+        "--runs",
+        s(&runs),
+        "--no-progress",
+    ];
+    let o = xtask(&cache, &args);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("[6/6] BYOL + EquiMod seed 0"), "{stdout}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("json"))
+            .expect("results.json parses");
+    assert_eq!(json["profile"], "smoke");
+    let runs_json = json["runs"].as_array().expect("runs");
+    assert_eq!(runs_json.len(), 6);
+    for r in runs_json {
+        let m = &r["metrics"];
+        for key in [
+            "probe_top1",
+            "knn_top1",
+            "rotation_r2",
+            "color_r2",
+            "param_r2",
+        ] {
+            let v = m[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite(), "{key} of {}: {m}", r["experiment"]);
+        }
+        let top1 = m["probe_top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&top1));
+    }
+    assert!(!json["claims"].as_array().expect("claims").is_empty());
+    let page = std::fs::read_to_string(out.join("README.md")).expect("page");
+    for needle in [
+        "| random encoder |",
+        "| SimCLR + EquiMod |",
+        "probe top-1 %",
+        "accuracy.svg",
+    ] {
+        assert!(page.contains(needle), "{needle} not in\n{page}");
+    }
+    for plot in ["accuracy.svg", "r2.svg", "loss.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).expect("plot");
+        assert!(svg.starts_with("<svg") && svg.contains("SimCLR"), "{plot}");
+    }
+    // each trained run has its checkpoint and its eval.json
+    let eval = runs.join("simclr/seed-0/eval.json");
+    assert!(eval.is_file());
+
+    // a second invocation reuses the finished runs and their evaluations
+    let o = xtask(&cache, &args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("not retrained"), "{stdout}");
+
+    // eval --run on one of them
+    let o = xtask(
+        &cache,
+        &[
+            "eval",
+            "--run",
+            s(&runs.join("vicreg/seed-0")),
+            "--profile",
+            "smoke",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("vicreg at step 2") && stdout.contains("probe_top1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("results");
+    let cases: [(&[&str], &str); 4] = [
+        (&["reproduce", "--profile", "fast"], "unknown profile"),
+        (
+            &["reproduce", "--only", "simclr,mae"],
+            "unknown experiment \"mae\"",
+        ),
+        (&["reproduce", "--seeds", "0", "--out", s(&out)], "--seeds"),
+        (&["eval", "--run", s(tmp.path())], "config.json"),
+    ];
+    for (args, needle) in cases {
+        let o = xtask(&cache, args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let stderr = text(&o.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(!out.exists(), "nothing written on bad input");
+}

@@ -410,9 +410,7 @@ fn training_time(dir: &Path) -> Result<(f64, Option<f64>)> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let (mut total, mut last, mut ips) = (0.0, 0.0, None);
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}: bad line", path.display()))?;
+    for v in metric_lines(&path, &text)? {
         if let Some(e) = v.get("elapsed_s").and_then(|e| e.as_f64()) {
             // a resumed session starts its clock again
             if e < last {
@@ -425,6 +423,16 @@ fn training_time(dir: &Path) -> Result<(f64, Option<f64>)> {
         }
     }
     Ok((total + last, ips))
+}
+
+/// The JSON records of a `metrics.jsonl` (`text`, read from `path`), blank lines skipped.
+fn metric_lines(path: &Path, text: &str) -> Result<Vec<serde_json::Value>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).with_context(|| format!("{}: bad line {l:?}", path.display()))
+        })
+        .collect()
 }
 
 fn one_line(r: &RunResult) -> String {
@@ -657,12 +665,12 @@ fn short_data(d: &str) -> &str {
 /// there is none): the methods' losses live on different scales (VICReg's ~20, BYOL's ~2),
 /// so each curve is drawn relative to its first value.
 fn loss_curve(dir: &Path) -> Result<Vec<(f64, f64)>> {
-    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
+    let path = dir.join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
     };
     let mut points = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
+    for v in metric_lines(&path, &text)? {
         if let (Some(s), Some(l)) = (
             v.get("step").and_then(|x| x.as_f64()),
             v.get("loss/total").and_then(|x| x.as_f64()),

@@ -77,8 +77,13 @@ fn partner(i: usize, views: usize, seed: u64) -> usize {
     object * views + other
 }
 
-/// Checks that `data` can make object-view pairs and returns its views per object.
-fn pair_views_per_object(data: &Dataset) -> Result<usize> {
+/// The views per object to pair within for `pairing`: `None` for same-image pairs; for
+/// object-view pairs, checks that `data` can make them (3DIEBench layout, at least two views
+/// per object) and returns its views per object.
+fn pair_views_per_object(data: &Dataset, pairing: Pairing) -> Result<Option<usize>> {
+    if pairing == Pairing::SameImage {
+        return Ok(None);
+    }
     let views = data.views_3die().map(|d| d.views()).ok_or_else(|| {
         TrainError::config(
             "pairing",
@@ -94,15 +99,15 @@ fn pair_views_per_object(data: &Dataset) -> Result<usize> {
             "object-views needs at least two views per object",
         ));
     }
-    Ok(views)
+    Ok(Some(views))
 }
 
-/// The loaded images of a batch for `pairing`: the first view's source of every item and, for
-/// object-view pairs, the second view's.
+/// The loaded images of a batch: the first view's source of every item and, when pairing
+/// within objects of `views` views ([`pair_views_per_object`]), the second view's.
 fn batch_images(
     data: &Dataset,
     indices: &[usize],
-    pairing: Pairing,
+    views: Option<usize>,
     seed: u64,
 ) -> noether_data::Result<(Vec<Image>, Option<Vec<Image>>)> {
     let load = |ix: &[usize]| {
@@ -111,10 +116,9 @@ fn batch_images(
             .collect::<noether_data::Result<Vec<_>>>()
     };
     let first = load(indices)?;
-    let second = match pairing {
-        Pairing::SameImage => None,
-        Pairing::ObjectViews => {
-            let views = data.views_3die().map_or(1, |d| d.views()).max(2);
+    let second = match views {
+        None => None,
+        Some(views) => {
             let other: Vec<usize> = indices.iter().map(|&i| partner(i, views, seed)).collect();
             Some(load(&other)?)
         }
@@ -353,20 +357,10 @@ impl TwoViewSource {
         config: &SourceConfig,
         start: Cursor,
     ) -> Result<Loader<ViewBatch>> {
-        if config.pairing == Pairing::SameImage {
-            return Loader::augmented(
-                Arc::clone(data),
-                pipelines.to_vec(),
-                2,
-                config.loader_config(),
-                start,
-            )
-            .map_err(data_error);
-        }
-        pair_views_per_object(data)?;
-        let (data, pipelines, pairing) = (Arc::clone(data), pipelines.to_vec(), config.pairing);
+        let views = pair_views_per_object(data, config.pairing)?;
+        let (data, pipelines) = (Arc::clone(data), pipelines.to_vec());
         Loader::new(data.len(), config.loader_config(), start, move |req| {
-            let (first, second) = batch_images(&data, &req.indices, pairing, req.seed)?;
+            let (first, second) = batch_images(&data, &req.indices, views, req.seed)?;
             let views = two_views(&pipelines, &first, second.as_deref(), req.seed)?;
             let labels = req
                 .indices
@@ -547,12 +541,9 @@ fn equimod_loader(
     let data = Arc::clone(data);
     let pipelines = Arc::clone(pipelines);
     let standardizer = Arc::clone(standardizer);
-    if config.pairing == Pairing::ObjectViews {
-        pair_views_per_object(&data)?;
-    }
-    let pairing = config.pairing;
+    let views = pair_views_per_object(&data, config.pairing)?;
     Loader::new(data.len(), config.loader_config(), start, move |req| {
-        let (first, second) = batch_images(&data, &req.indices, pairing, req.seed)?;
+        let (first, second) = batch_images(&data, &req.indices, views, req.seed)?;
         let views = two_views(&pipelines, &first, second.as_deref(), req.seed)?;
         let unaugmented = |images: &[Image]| {
             images
@@ -582,19 +573,15 @@ impl BatchSource for EquimodSource {
         };
         let RawEquimod { x0, x0b, views, t } = batch.data;
         let n = x0.len();
-        let x0: Vec<&Image> = x0.iter().collect();
-        let x0b = match x0b {
-            Some(images) => {
-                let refs: Vec<&Image> = images.iter().collect();
-                Some(images_to_tensor(&refs, &self.norm, &self.device)?)
-            }
-            None => None,
+        let stack = |images: &[Image]| {
+            let refs: Vec<&Image> = images.iter().collect();
+            images_to_tensor(&refs, &self.norm, &self.device)
         };
         let [t1, t2] = t;
         let d = self.layout.len();
         Ok(EquimodBatch {
-            x0: images_to_tensor(&x0, &self.norm, &self.device)?,
-            x0b,
+            x0: stack(&x0)?,
+            x0b: x0b.as_deref().map(stack).transpose()?,
             x1: views_tensor(&views, 0, &self.norm, &self.device)?,
             x2: views_tensor(&views, 1, &self.norm, &self.device)?,
             t1: Tensor::from_vec(t1, (n, d), &self.device)?,

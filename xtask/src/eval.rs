@@ -391,6 +391,16 @@ fn evaluate<M: Embed>(
             regression_r2(&tr_x, &tr_col, &va_x, &va_col, &p.regression(2)).context("colour R²")?;
         out.insert("color_r2".into(), col.r2);
     }
+    if let Some(batch) =
+        image_tensor_batches(&data.val, p.batch_size, data.view_size, device)?.next()
+    {
+        for (name, v) in m
+            .extra_metrics(&batch?.0)
+            .context("the method's own metrics")?
+        {
+            out.insert(name, v);
+        }
+    }
     if let Some(r2) = param_r2(m, data, p, device).context("augmentation-parameter R²")? {
         out.insert("param_r2".into(), r2);
     }
@@ -480,7 +490,9 @@ fn param_r2<M: Embed>(
     device: &Device,
 ) -> Result<Option<f64>> {
     let preset = noether_augment::Preset::parse(&data.source.preset)?;
-    if preset.equimod_layout().is_none() {
+    // the presets' colour steps need RGB: no augmentation parameters for grey images
+    let rgb = data.train.uniform_shape().is_some_and(|s| s.channels == 3);
+    if preset.equimod_layout().is_none() || !rgb {
         return Ok(None);
     }
     let pairs = |split: &Arc<Dataset>, batches: usize| -> Result<Option<(Tensor, Tensor)>> {

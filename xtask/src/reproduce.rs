@@ -17,6 +17,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -27,7 +29,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::{EVAL_FILE, EvalProtocol, EvalReport, eval_file, eval_run};
 use crate::plots::{self, BarSeries, Series};
-use crate::train::{Mini3dieSection, Overrides, RunFile, finished_step, install_ctrlc, train};
+use crate::train::{
+    MethodSection, Mini3dieSection, ModelSection, Overrides, RunFile, finished_step, install_ctrlc,
+    train,
+};
+use noether_data::{DigitsConfig, Rotation};
+use noether_models::Structure;
 
 /// Arguments of `cargo xtask reproduce`.
 #[derive(Debug, Args)]
@@ -35,8 +42,12 @@ pub struct ReproduceArgs {
     /// smoke (seconds, tiny data), quick (about 20 min on a laptop CPU) or paper (a GPU).
     #[arg(long, default_value = "quick", value_name = "NAME")]
     profile: String,
-    /// Only these experiments (comma-separated): random, simclr, byol, vicreg,
-    /// equimod-simclr, equimod-byol.
+    /// Only these suites (comma-separated): ssl (SimCLR, BYOL, VICReg, EquiMod on mini3die),
+    /// hssl (Homomorphic SSL on rotated digits) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    suite: Vec<String>,
+    /// Only these experiments (comma-separated), e.g. random, simclr, byol, vicreg,
+    /// equimod-simclr, equimod-byol, assl-c4, hssl-c4, hssl-c4-plain (see docs/results).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     only: Vec<String>,
     /// Seeds per experiment [default: the profile's: smoke 1, quick 3, paper 1].
@@ -64,64 +75,202 @@ pub struct ReproduceArgs {
     no_progress: bool,
 }
 
-/// One experiment: a run file (or the random floor).
+/// One experiment: a run file (or the random floor), possibly changed by a tweak.
 #[derive(Debug, Clone, Copy)]
 struct Experiment {
     /// The `--only` name and run directory name.
     name: &'static str,
     /// The table's row label.
     label: &'static str,
-    /// The run file's stem, before `_mini3die_quick.toml` / `_paper.toml`.
+    /// The run file's stem, before the suite's suffix (`_mini3die_quick.toml`, ...).
     stem: &'static str,
     /// Evaluate at initialisation, no training.
     random: bool,
+    /// A change to the resolved run file (an ablation or a sweep point).
+    tweak: Tweak,
+    /// At most this many seeds (sweep points); 0: the profile's.
+    max_seeds: usize,
 }
 
-const EXPERIMENTS: [Experiment; 6] = [
-    Experiment {
-        name: "random",
-        label: "random encoder",
-        stem: "simclr",
-        random: true,
+/// A change an experiment makes to its run file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tweak {
+    None,
+    /// The G-CNN's structure.
+    Structure(Structure),
+    /// The positives' group distances of H-SSL / A-SSL.
+    Distances(&'static [usize]),
+}
+
+impl Experiment {
+    const fn run(name: &'static str, label: &'static str, stem: &'static str) -> Experiment {
+        Experiment {
+            name,
+            label,
+            stem,
+            random: false,
+            tweak: Tweak::None,
+            max_seeds: 0,
+        }
+    }
+
+    const fn random(self) -> Experiment {
+        Experiment {
+            random: true,
+            ..self
+        }
+    }
+
+    const fn tweak(self, tweak: Tweak) -> Experiment {
+        Experiment { tweak, ..self }
+    }
+
+    const fn seeds(self, max_seeds: usize) -> Experiment {
+        Experiment { max_seeds, ..self }
+    }
+
+    /// Applies the tweak to a resolved run file.
+    fn apply(&self, file: &mut RunFile) -> Result<()> {
+        match self.tweak {
+            Tweak::None => {}
+            Tweak::Structure(s) => match &mut file.model {
+                ModelSection::Gcnn { structure, .. } => *structure = s,
+                _ => bail!(
+                    "experiment {}: a structure tweak needs a gcnn model",
+                    self.name
+                ),
+            },
+            Tweak::Distances(d) => match &mut file.method {
+                MethodSection::Hssl(c) => c.distances = d.to_vec(),
+                _ => bail!(
+                    "experiment {}: a distance tweak needs hssl / assl",
+                    self.name
+                ),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// The invariance-and-equivariance SSL suite (EquiMod and its bases) on mini3die.
+const SSL_EXPERIMENTS: [Experiment; 6] = [
+    Experiment::run("random", "random encoder", "simclr").random(),
+    Experiment::run("simclr", "SimCLR", "simclr"),
+    Experiment::run("byol", "BYOL", "byol"),
+    Experiment::run("vicreg", "VICReg", "vicreg"),
+    Experiment::run("equimod-simclr", "SimCLR + EquiMod", "equimod_simclr"),
+    Experiment::run("equimod-byol", "BYOL + EquiMod", "equimod_byol"),
+];
+
+const PLAIN: Tweak = Tweak::Structure(Structure::Plain);
+const SHUFFLED: Tweak = Tweak::Structure(Structure::Shuffled);
+
+/// The Homomorphic SSL suite on rotated digits (`docs/hssl.md`).
+const HSSL_EXPERIMENTS: [Experiment; 17] = [
+    Experiment::run("hssl-random-c4", "random G-CNN (C4)", "hssl_c4").random(),
+    Experiment::run("assl-c4", "A-SSL, C4 G-CNN", "assl_c4"),
+    Experiment::run("hssl-c4", "H-SSL, C4 G-CNN", "hssl_c4"),
+    Experiment::run("hssl-c4-shuffled", "H-SSL, shuffled group axis", "hssl_c4").tweak(SHUFFLED),
+    Experiment::run("assl-c4-shuffled", "A-SSL, shuffled group axis", "assl_c4").tweak(SHUFFLED),
+    Experiment::run("hssl-c4-plain", "H-SSL, plain CNN", "hssl_c4").tweak(PLAIN),
+    Experiment::run("assl-c4-plain", "A-SSL, plain CNN", "assl_c4").tweak(PLAIN),
+    Experiment::run("hssl-random-plain", "random plain CNN", "hssl_c4")
+        .random()
+        .tweak(PLAIN),
+    Experiment::run("assl-c8", "A-SSL, C8 G-CNN", "assl_c8"),
+    Experiment::run("hssl-c8", "H-SSL, C8 G-CNN", "hssl_c8"),
+    Experiment::run("hssl-random-c8", "random G-CNN (C8)", "hssl_c8").random(),
+    Experiment::run("hssl-c8-d1", "H-SSL C8, distance 1", "hssl_c8")
+        .tweak(Tweak::Distances(&[1]))
+        .seeds(1),
+    Experiment::run("assl-c8-d1", "A-SSL C8, distance 1", "assl_c8")
+        .tweak(Tweak::Distances(&[1]))
+        .seeds(1),
+    Experiment::run("hssl-c8-d2", "H-SSL C8, distance 2", "hssl_c8")
+        .tweak(Tweak::Distances(&[2]))
+        .seeds(1),
+    Experiment::run("assl-c8-d2", "A-SSL C8, distance 2", "assl_c8")
+        .tweak(Tweak::Distances(&[2]))
+        .seeds(1),
+    Experiment::run("hssl-c8-d4", "H-SSL C8, distance 4", "hssl_c8")
+        .tweak(Tweak::Distances(&[4]))
+        .seeds(1),
+    Experiment::run("assl-c8-d4", "A-SSL C8, distance 4", "assl_c8")
+        .tweak(Tweak::Distances(&[4]))
+        .seeds(1),
+];
+
+/// A suite: experiments on one kind of data, with their own table, claims and page.
+#[derive(Debug, Clone, Copy)]
+struct Suite {
+    /// The `--suite` name.
+    name: &'static str,
+    /// The page's title.
+    title: &'static str,
+    experiments: &'static [Experiment],
+    /// The data part of the quick / smoke run files' names (`_mini3die_quick.toml`).
+    data: &'static str,
+    /// Whether the suite has `_paper.toml` run files.
+    paper: bool,
+    /// Its page's folder under the results folder ("" for the results folder itself).
+    subdir: &'static str,
+    /// The table's columns.
+    columns: &'static [Column],
+    /// Its claims, checked.
+    claims: fn(&[RunResult]) -> Vec<Claim>,
+}
+
+const SUITES: [Suite; 2] = [
+    Suite {
+        name: "ssl",
+        title: "Invariant and equivariant SSL (SimCLR, BYOL, VICReg, EquiMod)",
+        experiments: &SSL_EXPERIMENTS,
+        data: "mini3die",
+        paper: true,
+        subdir: "",
+        columns: &SSL_COLUMNS,
+        claims: ssl_claims,
     },
-    Experiment {
-        name: "simclr",
-        label: "SimCLR",
-        stem: "simclr",
-        random: false,
-    },
-    Experiment {
-        name: "byol",
-        label: "BYOL",
-        stem: "byol",
-        random: false,
-    },
-    Experiment {
-        name: "vicreg",
-        label: "VICReg",
-        stem: "vicreg",
-        random: false,
-    },
-    Experiment {
-        name: "equimod-simclr",
-        label: "SimCLR + EquiMod",
-        stem: "equimod_simclr",
-        random: false,
-    },
-    Experiment {
-        name: "equimod-byol",
-        label: "BYOL + EquiMod",
-        stem: "equimod_byol",
-        random: false,
+    Suite {
+        name: "hssl",
+        title: "Homomorphic SSL vs augmentation SSL",
+        experiments: &HSSL_EXPERIMENTS,
+        data: "digits",
+        paper: false,
+        subdir: "hssl",
+        columns: &HSSL_COLUMNS,
+        claims: hssl_claims,
     },
 ];
+
+impl Suite {
+    fn find(&self, name: &str) -> Option<&'static Experiment> {
+        self.experiments.iter().find(|e| e.name == name)
+    }
+
+    fn label(&self, name: &str) -> &'static str {
+        self.find(name).map_or("", |e| e.label)
+    }
+
+    /// The run file of `e` under `profile`.
+    fn run_file(&self, e: &Experiment, profile: &Profile) -> PathBuf {
+        let suffix = if profile.paper {
+            "_paper.toml".to_string()
+        } else {
+            format!("_{}_quick.toml", self.data)
+        };
+        workspace_root()
+            .join("experiments")
+            .join(format!("{}{suffix}", e.stem))
+    }
+}
 
 /// A profile: which run files, what overrides, how many seeds, which evaluation.
 #[derive(Debug, Clone)]
 struct Profile {
     name: &'static str,
-    /// Run file suffix after the experiment's stem.
-    suffix: &'static str,
+    /// Whether the run files are the `_paper.toml` ones (otherwise the suites' quick files).
+    paper: bool,
     seeds: usize,
     overrides: Overrides,
     eval: EvalProtocol,
@@ -132,7 +281,7 @@ impl Profile {
         Ok(match name {
             "smoke" => Profile {
                 name: "smoke",
-                suffix: "_mini3die_quick.toml",
+                paper: false,
                 seeds: 1,
                 overrides: Overrides {
                     steps: Some(2),
@@ -144,20 +293,27 @@ impl Profile {
                         size: 16,
                         seed: 0,
                     }),
+                    digits: Some(DigitsConfig {
+                        train: 64,
+                        test: 32,
+                        size: 16,
+                        rotate: Rotation::Uniform,
+                        seed: 0,
+                    }),
                     ..Overrides::default()
                 },
                 eval: EvalProtocol::smoke(),
             },
             "quick" => Profile {
                 name: "quick",
-                suffix: "_mini3die_quick.toml",
+                paper: false,
                 seeds: 3,
                 overrides: Overrides::default(),
                 eval: EvalProtocol::quick(),
             },
             "paper" => Profile {
                 name: "paper",
-                suffix: "_paper.toml",
+                paper: true,
                 seeds: 1,
                 overrides: Overrides::default(),
                 eval: EvalProtocol::paper(),
@@ -231,14 +387,33 @@ pub struct Results {
     pub claims: Vec<Claim>,
 }
 
-/// The table's columns: metric key in the report, header, scale, decimals.
-const COLUMNS: [(&str, &str, f64, usize); 8] = [
+/// A table column: metric key in the report, header, scale, decimals.
+type Column = (&'static str, &'static str, f64, usize);
+
+/// The SSL suite's columns.
+const SSL_COLUMNS: [Column; 8] = [
     ("probe_top1", "probe top-1 %", 100.0, 1),
     ("knn_top1", "kNN top-1 %", 100.0, 1),
     ("rotation_r2", "rotation R²", 1.0, 3),
     ("color_r2", "colour R²", 1.0, 3),
     ("param_r2", "aug. param R²", 1.0, 3),
     ("effective_rank", "eff. rank", 1.0, 1),
+    ("train_seconds", "train s", 1.0, 0),
+    ("eval_seconds", "eval s", 1.0, 0),
+];
+
+/// The H-SSL suite's columns.
+const HSSL_COLUMNS: [Column; 7] = [
+    ("probe_top1", "probe top-1 %", 100.0, 1),
+    ("knn_top1", "kNN top-1 %", 100.0, 1),
+    ("fiber_equivariance_error", "equiv. error, 1 step", 1.0, 3),
+    (
+        "fiber_equivariance_error_quarter",
+        "equiv. error, quarter turn",
+        1.0,
+        3,
+    ),
+    ("images_per_second", "train img/s", 1.0, 0),
     ("train_seconds", "train s", 1.0, 0),
     ("eval_seconds", "eval s", 1.0, 0),
 ];
@@ -255,19 +430,27 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     }
     profile.overrides.data_dir = args.data_dir.clone();
     profile.overrides.dataset = args.dataset.clone();
+    for name in &args.suite {
+        if !SUITES.iter().any(|s| s.name == name) {
+            let names: Vec<_> = SUITES.iter().map(|s| s.name).collect();
+            bail!(
+                "--suite: unknown suite {name:?}; expected {}",
+                names.join(", ")
+            );
+        }
+    }
     for name in &args.only {
-        if !EXPERIMENTS.iter().any(|e| e.name == name) {
-            let names: Vec<_> = EXPERIMENTS.iter().map(|e| e.name).collect();
+        if !SUITES.iter().any(|s| s.find(name).is_some()) {
+            let names: Vec<_> = SUITES
+                .iter()
+                .flat_map(|s| s.experiments.iter().map(|e| e.name))
+                .collect();
             bail!(
                 "--only: unknown experiment {name:?}; expected {}",
                 names.join(", ")
             );
         }
     }
-    let experiments: Vec<Experiment> = EXPERIMENTS
-        .into_iter()
-        .filter(|e| args.only.is_empty() || args.only.iter().any(|n| n == e.name))
-        .collect();
     let root = workspace_root();
     let runs = args
         .runs
@@ -284,116 +467,184 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     }
     let device = crate::info::device()?;
     let stop = install_ctrlc();
-    let total = experiments.len() * profile.seeds;
-    println!(
-        "reproduce: profile {}, {} experiment(s) x {} seed(s), runs in {}, results to {}",
-        profile.name,
-        experiments.len(),
-        profile.seeds,
-        runs.display(),
-        out.display()
-    );
-    let mut results = Vec::new();
-    let mut data_desc = String::new();
-    for (k, e) in experiments.iter().enumerate() {
-        let path = root
-            .join("experiments")
-            .join(format!("{}{}", e.stem, profile.suffix));
-        for s in 0..profile.seeds {
-            let n = k * profile.seeds + s + 1;
-            let overrides = Overrides {
-                seed: Some(s as u64),
-                ..profile.overrides.clone()
-            };
-            let file = RunFile::load(&path, &overrides)?;
-            if data_desc.is_empty() {
-                data_desc = describe_data(&file);
-            }
-            let dir = runs.join(e.name).join(format!("seed-{s}"));
-            println!("[{n}/{total}] {} seed {s} ({})", e.label, path.display());
-            let r = if e.random {
-                let report = eval_file(&file, None, &profile.eval, &device)
-                    .with_context(|| format!("{} seed {s}: evaluation", e.name))?;
-                RunResult {
-                    experiment: e.name.into(),
-                    seed: s as u64,
-                    steps: 0,
-                    train_seconds: 0.0,
-                    images_per_second: None,
-                    eval_seconds: report.wall_seconds,
-                    metrics: report.metrics,
-                }
-            } else {
-                if finished_step(&dir, &file.train)?.is_none() {
-                    let resume = CheckpointDir::new(&dir).has_any();
-                    let trainer = Trainer::new(file.train.clone(), &dir)?
-                        .with_run_config(file.to_json()?)
-                        .with_stop_flag(stop.clone())
-                        .with_progress(!args.no_progress);
-                    let summary = train(&file, &trainer, &device, resume).with_context(|| {
-                        format!(
-                            "{} seed {s}: training in {} (start over with --fresh)",
-                            e.name,
-                            dir.display()
-                        )
-                    })?;
-                    if summary.interrupted {
-                        println!(
-                            "interrupted; run the same command again to continue from the \
-                             last checkpoint"
-                        );
-                        return Ok(());
-                    }
-                } else {
-                    println!("  finished earlier in {}; not retrained", dir.display());
-                }
-                let report = match reusable_eval(&dir, &file, &profile.eval) {
-                    Some(r) => r,
-                    None => eval_run(&dir, &profile.eval, false, &device)
-                        .with_context(|| format!("{} seed {s}: evaluation", e.name))?,
-                };
-                let (train_seconds, ips) = training_time(&dir)?;
-                RunResult {
-                    experiment: e.name.into(),
-                    seed: s as u64,
-                    steps: file.train.steps,
-                    train_seconds,
-                    images_per_second: ips,
-                    eval_seconds: report.wall_seconds,
-                    metrics: report.metrics,
-                }
-            };
-            println!("  {}", one_line(&r));
-            results.push(r);
+    for suite in SUITES {
+        if !args.suite.is_empty() && !args.suite.iter().any(|n| n == suite.name) {
+            continue;
         }
+        if profile.paper && !suite.paper {
+            println!(
+                "reproduce: suite {} has no paper settings (see docs/hssl.md); skipped",
+                suite.name
+            );
+            continue;
+        }
+        let experiments: Vec<Experiment> = suite
+            .experiments
+            .iter()
+            .filter(|e| args.only.is_empty() || args.only.iter().any(|n| n == e.name))
+            .copied()
+            .collect();
+        if experiments.is_empty() {
+            continue;
+        }
+        let suite_start = Instant::now();
+        let ctx = SuiteRun {
+            suite: &suite,
+            profile: &profile,
+            runs: &runs,
+            device: &device,
+            stop: &stop,
+            progress: !args.no_progress,
+        };
+        let Some(results) = ctx.run(&experiments)? else {
+            println!(
+                "interrupted; run the same command again to continue from the last checkpoint"
+            );
+            return Ok(());
+        };
+        let results = Results {
+            profile: profile.name.into(),
+            data: results.0,
+            date: utc_date(),
+            commit: git_commit(&root),
+            machine: machine(),
+            wall_seconds: suite_start.elapsed().as_secs_f64(),
+            eval: profile.eval.clone(),
+            table: table(suite.columns, &experiments, &results.1)?,
+            claims: (suite.claims)(&results.1),
+            runs: results.1,
+        };
+        let page_dir = out.join(suite.subdir);
+        write_page(&suite, &page_dir, &runs, &experiments, &results)?;
+        println!("{}", results.table.to_markdown("experiment"));
+        for c in &results.claims {
+            let mark = if c.holds { "holds" } else { "DOES NOT HOLD" };
+            println!("- {} [{mark}]: {}", c.claim, c.measured);
+        }
+        if default_out {
+            update_readme(&root.join("README.md"), &suite, &results)?;
+        }
+        println!(
+            "results: {} ({:.0} s)",
+            page_dir.join("README.md").display(),
+            results.wall_seconds
+        );
     }
-    let results = Results {
-        profile: profile.name.into(),
-        data: data_desc,
-        date: utc_date(),
-        commit: git_commit(&root),
-        machine: machine(),
-        wall_seconds: start.elapsed().as_secs_f64(),
-        eval: profile.eval.clone(),
-        table: table(&experiments, &results)?,
-        claims: claims(&results),
-        runs: results,
-    };
-    write_page(&out, &runs, &experiments, &results)?;
-    println!("{}", results.table.to_markdown("experiment"));
-    for c in &results.claims {
-        let mark = if c.holds { "holds" } else { "DOES NOT HOLD" };
-        println!("- {} [{mark}]: {}", c.claim, c.measured);
-    }
-    if default_out {
-        update_readme(&root.join("README.md"), &results)?;
-    }
-    println!(
-        "results: {} ({:.0} s)",
-        out.join("README.md").display(),
-        results.wall_seconds
-    );
+    println!("reproduce: done in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// One suite's runs under one profile.
+struct SuiteRun<'a> {
+    suite: &'a Suite,
+    profile: &'a Profile,
+    runs: &'a Path,
+    device: &'a candle_core::Device,
+    stop: &'a Arc<AtomicBool>,
+    progress: bool,
+}
+
+impl SuiteRun<'_> {
+    /// Trains (or reuses) and evaluates every experiment over its seeds: the data's
+    /// description and the results, or `None` when interrupted.
+    fn run(&self, experiments: &[Experiment]) -> Result<Option<(String, Vec<RunResult>)>> {
+        let seeds = |e: &Experiment| match e.max_seeds {
+            0 => self.profile.seeds,
+            m => m.min(self.profile.seeds),
+        };
+        let total: usize = experiments.iter().map(seeds).sum();
+        println!(
+            "reproduce: suite {}, profile {}, {} experiment(s), {total} run(s) in {}",
+            self.suite.name,
+            self.profile.name,
+            experiments.len(),
+            self.runs.display(),
+        );
+        let mut results = Vec::new();
+        let mut data_desc = String::new();
+        let mut n = 0;
+        for e in experiments {
+            let path = self.suite.run_file(e, self.profile);
+            for s in 0..seeds(e) {
+                n += 1;
+                let overrides = Overrides {
+                    seed: Some(s as u64),
+                    ..self.profile.overrides.clone()
+                };
+                let mut file = RunFile::load(&path, &overrides)?;
+                e.apply(&mut file)?;
+                if data_desc.is_empty() {
+                    data_desc = describe_data(&file);
+                }
+                let dir = self.runs.join(e.name).join(format!("seed-{s}"));
+                println!("[{n}/{total}] {} seed {s} ({})", e.label, path.display());
+                let Some(r) = self.one(e, s, &file, &dir)? else {
+                    return Ok(None);
+                };
+                println!("  {}", one_line(&r));
+                results.push(r);
+            }
+        }
+        Ok(Some((data_desc, results)))
+    }
+
+    /// One run: `None` when training was interrupted.
+    fn one(
+        &self,
+        e: &Experiment,
+        s: usize,
+        file: &RunFile,
+        dir: &Path,
+    ) -> Result<Option<RunResult>> {
+        let eval = &self.profile.eval;
+        if e.random {
+            let report = eval_file(file, None, eval, self.device)
+                .with_context(|| format!("{} seed {s}: evaluation", e.name))?;
+            return Ok(Some(RunResult {
+                experiment: e.name.into(),
+                seed: s as u64,
+                steps: 0,
+                train_seconds: 0.0,
+                images_per_second: None,
+                eval_seconds: report.wall_seconds,
+                metrics: report.metrics,
+            }));
+        }
+        if finished_step(dir, &file.train)?.is_none() {
+            let resume = CheckpointDir::new(dir).has_any();
+            let trainer = Trainer::new(file.train.clone(), dir)?
+                .with_run_config(file.to_json()?)
+                .with_stop_flag(self.stop.clone())
+                .with_progress(self.progress);
+            let summary = train(file, &trainer, self.device, resume).with_context(|| {
+                format!(
+                    "{} seed {s}: training in {} (start over with --fresh)",
+                    e.name,
+                    dir.display()
+                )
+            })?;
+            if summary.interrupted {
+                return Ok(None);
+            }
+        } else {
+            println!("  finished earlier in {}; not retrained", dir.display());
+        }
+        let report = match reusable_eval(dir, file, eval) {
+            Some(r) => r,
+            None => eval_run(dir, eval, false, self.device)
+                .with_context(|| format!("{} seed {s}: evaluation", e.name))?,
+        };
+        let (train_seconds, ips) = training_time(dir)?;
+        Ok(Some(RunResult {
+            experiment: e.name.into(),
+            seed: s as u64,
+            steps: file.train.steps,
+            train_seconds,
+            images_per_second: ips,
+            eval_seconds: report.wall_seconds,
+            metrics: report.metrics,
+        }))
+    }
 }
 
 /// The eval report already in `dir` if it is of the final step under the same protocol.
@@ -456,6 +707,13 @@ fn describe_data(file: &RunFile) -> String {
             m.classes, m.objects_per_class, m.views, m.size, m.seed
         ),
         (None, Some(d)) => format!("{} in {}", file.data.dataset, d.display()),
+        (None, None) if file.data.digits.is_some() => {
+            let c = file.data.digits.as_ref().expect("checked");
+            format!(
+                "digits ({} training / {} test images at {} px, rotation {:?}, seed {})",
+                c.train, c.test, c.size, c.rotate, c.seed
+            )
+        }
         (None, None) => file.data.dataset.clone(),
     }
 }
@@ -464,18 +722,23 @@ fn metric(r: &RunResult, key: &str) -> Option<f64> {
     match key {
         "train_seconds" => Some(r.train_seconds),
         "eval_seconds" => Some(r.eval_seconds),
+        "images_per_second" => r.images_per_second,
         k => r.metrics.get(k).copied(),
     }
 }
 
-fn table(experiments: &[Experiment], results: &[RunResult]) -> Result<ResultsTable> {
+fn table(
+    columns: &[Column],
+    experiments: &[Experiment],
+    results: &[RunResult],
+) -> Result<ResultsTable> {
     let mut t = ResultsTable::new();
-    for (_, header, _, decimals) in COLUMNS {
+    for &(_, header, _, decimals) in columns {
         t.declare_metric(header, decimals);
     }
     for e in experiments {
         for r in results.iter().filter(|r| r.experiment == e.name) {
-            for (key, header, scale, _) in COLUMNS {
+            for &(key, header, scale, _) in columns {
                 if let Some(v) = metric(r, key).filter(|v| v.is_finite()) {
                     t.push(e.label, header, v * scale)?;
                 }
@@ -505,12 +768,14 @@ const CLEAR_MARGIN: f64 = 0.03;
 /// R² gap by which EquiMod's embedding must beat its base method's on augmentation parameters.
 const PARAM_R2_GAP: f64 = 0.1;
 
-fn claims(results: &[RunResult]) -> Vec<Claim> {
+/// `mean ± std (n = N)` of a [`stat`], scaled, to `d` decimals.
+fn pm((m, s, n): (f64, f64, usize), scale: f64, d: usize) -> String {
+    format!("{:.d$} ± {:.d$} (n = {n})", m * scale, s * scale)
+}
+
+fn ssl_claims(results: &[RunResult]) -> Vec<Claim> {
     let mut out = Vec::new();
-    let pm = |(m, s, n): (f64, f64, usize), scale: f64, d: usize| {
-        format!("{:.d$} ± {:.d$} (n = {n})", m * scale, s * scale)
-    };
-    for e in EXPERIMENTS.iter().filter(|e| !e.random) {
+    for e in SSL_EXPERIMENTS.iter().filter(|e| !e.random) {
         for (key, what) in [("probe_top1", "linear-probe"), ("knn_top1", "kNN")] {
             if let (Some(a), Some(r)) = (stat(results, e.name, key), stat(results, "random", key)) {
                 out.push(Claim {
@@ -531,12 +796,7 @@ fn claims(results: &[RunResult]) -> Vec<Claim> {
         }
     }
     for (eq, base) in [("equimod-simclr", "simclr"), ("equimod-byol", "byol")] {
-        let label = |n: &str| {
-            EXPERIMENTS
-                .iter()
-                .find(|e| e.name == n)
-                .map_or("", |e| e.label)
-        };
+        let label = |n: &str| SUITES[0].label(n);
         if let (Some(a), Some(b)) = (
             stat(results, eq, "param_r2"),
             stat(results, base, "param_r2"),
@@ -576,8 +836,110 @@ fn claims(results: &[RunResult]) -> Vec<Claim> {
     out
 }
 
+/// Points of top-1 within which H-SSL must match A-SSL with an exact homomorphism.
+const HSSL_MATCH: f64 = 0.03;
+/// Points of top-1 by which H-SSL without structure must fall below A-SSL.
+const HSSL_FALL: f64 = 0.10;
+
+/// The claims of the H-SSL issue, checked on the numbers.
+fn hssl_claims(results: &[RunResult]) -> Vec<Claim> {
+    let mut out = Vec::new();
+    let top1 = |e: &str| stat(results, e, "probe_top1");
+    let label = |n: &str| SUITES[1].label(n);
+    for (h, a, exact) in [("hssl-c4", "assl-c4", true), ("hssl-c8", "assl-c8", false)] {
+        if let (Some(x), Some(y)) = (top1(h), top1(a)) {
+            out.push(Claim {
+                claim: format!(
+                    "{}: H-SSL's linear-probe top-1 is within {:.0} points of A-SSL's ({})",
+                    if exact {
+                        "C4, an exact homomorphism"
+                    } else {
+                        "C8, approximate"
+                    },
+                    HSSL_MATCH * 100.0,
+                    if exact {
+                        "the issue's claim"
+                    } else {
+                        "reported, not claimed"
+                    }
+                ),
+                holds: (x.0 - y.0).abs() <= HSSL_MATCH,
+                measured: format!(
+                    "{} % vs {} % ({:+.1} points)",
+                    pm(x, 100.0, 1),
+                    pm(y, 100.0, 1),
+                    100.0 * (x.0 - y.0)
+                ),
+            });
+        }
+    }
+    for (h, a, floor) in [
+        ("hssl-c4-plain", "assl-c4-plain", "hssl-random-plain"),
+        ("hssl-c4-shuffled", "assl-c4-shuffled", "hssl-random-c4"),
+    ] {
+        if let (Some(x), Some(y), Some(r)) = (top1(h), top1(a), top1(floor)) {
+            out.push(Claim {
+                claim: format!(
+                    "without structure ({}), H-SSL falls at least {:.0} points below A-SSL on the \
+                     same network, to near the random-init floor ({})",
+                    label(h),
+                    HSSL_FALL * 100.0,
+                    label(floor)
+                ),
+                holds: y.0 - x.0 >= HSSL_FALL && (x.0 - r.0).abs() <= HSSL_FALL / 2.0,
+                measured: format!(
+                    "H-SSL {} %, A-SSL {} %, floor {} %",
+                    pm(x, 100.0, 1),
+                    pm(y, 100.0, 1),
+                    pm(r, 100.0, 1)
+                ),
+            });
+        }
+    }
+    if let (Some(a), Some(p), Some(r)) = (
+        top1("assl-c4"),
+        top1("assl-c4-plain"),
+        top1("hssl-random-plain"),
+    ) {
+        out.push(Claim {
+            claim: format!(
+                "A-SSL on the plain CNN does not fall: within {:.0} points of A-SSL on the G-CNN",
+                HSSL_FALL * 100.0
+            ),
+            holds: a.0 - p.0 <= HSSL_FALL,
+            measured: format!(
+                "{} % vs {} % (plain random floor {} %)",
+                pm(p, 100.0, 1),
+                pm(a, 100.0, 1),
+                pm(r, 100.0, 1)
+            ),
+        });
+    }
+    if let (Some(h), Some(a)) = (
+        stat(results, "hssl-c4", "images_per_second"),
+        stat(results, "assl-c4", "images_per_second"),
+    ) {
+        out.push(Claim {
+            claim: "H-SSL costs one forward pass per image instead of two: it trains faster \
+                    (images per second, ratio > 1.5)"
+                .into(),
+            holds: h.0 / a.0 > 1.5,
+            measured: format!("{:.0} vs {:.0} images/s: {:.2}x", h.0, a.0, h.0 / a.0),
+        });
+    }
+    if let Some(e) = stat(results, "hssl-random-c4", "fiber_equivariance_error") {
+        out.push(Claim {
+            claim: "the C4 G-CNN is a homomorphism: pooled-fiber equivariance error <= 1e-5".into(),
+            holds: e.0 <= 1e-5,
+            measured: format!("{:.2e}", e.0),
+        });
+    }
+    out
+}
+
 /// Writes `out/README.md`, `out/results.json` and the plots.
 fn write_page(
+    suite: &Suite,
     out: &Path,
     runs: &Path,
     experiments: &[Experiment],
@@ -621,20 +983,52 @@ fn write_page(
             ("knn_top1", "kNN", 100.0),
         ]),
     )?;
-    plots::grouped_bars(
-        &out.join("r2.svg"),
-        &format!(
-            "R² from pairs of representations ({} profile)",
-            results.profile
-        ),
-        "R²",
-        &labels,
-        &bars(&[
-            ("rotation_r2", "rotation (encoder)", 1.0),
-            ("color_r2", "colour (encoder)", 1.0),
-            ("param_r2", "aug. parameters (embedding)", 1.0),
-        ]),
-    )?;
+    if suite.name == "ssl" {
+        plots::grouped_bars(
+            &out.join("r2.svg"),
+            &format!(
+                "R² from pairs of representations ({} profile)",
+                results.profile
+            ),
+            "R²",
+            &labels,
+            &bars(&[
+                ("rotation_r2", "rotation (encoder)", 1.0),
+                ("color_r2", "colour (encoder)", 1.0),
+                ("param_r2", "aug. parameters (embedding)", 1.0),
+            ]),
+        )?;
+    } else {
+        // the group-distance sweep: H-SSL's |i - j| next to A-SSL's relative rotation
+        let sweep = |prefix: &str, label: &str| Series {
+            label: label.to_string(),
+            points: [1usize, 2, 4]
+                .iter()
+                .filter_map(|d| {
+                    stat(&results.runs, &format!("{prefix}-c8-d{d}"), "probe_top1")
+                        .map(|(m, _, _)| (*d as f64, 100.0 * m))
+                })
+                .collect(),
+        };
+        let curves: Vec<Series> = [
+            sweep("hssl", "H-SSL (fibers |i - j| apart)"),
+            sweep("assl", "A-SSL (views rotated |i - j| x 45° apart)"),
+        ]
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect();
+        plots::line_chart(
+            &out.join("sweep.svg"),
+            &format!(
+                "C8: probe top-1 against the group distance of the positives ({} profile, seed 0)",
+                results.profile
+            ),
+            "group distance |i - j| (steps of 45°)",
+            "linear-probe top-1 (%)",
+            &curves,
+            false,
+        )?;
+    }
     let mut curves = Vec::new();
     for e in experiments.iter().filter(|e| !e.random) {
         let points = loss_curve(&runs.join(e.name).join("seed-0"))?;
@@ -653,7 +1047,7 @@ fn write_page(
         &curves,
         false,
     )?;
-    write_atomic(&out.join("README.md"), page(results).as_bytes())?;
+    write_atomic(&out.join("README.md"), page(suite, results).as_bytes())?;
     Ok(())
 }
 
@@ -689,9 +1083,9 @@ fn loss_curve(dir: &Path) -> Result<Vec<(f64, f64)>> {
 }
 
 /// The results page.
-fn page(r: &Results) -> String {
+fn page(suite: &Suite, r: &Results) -> String {
     let mut s = String::new();
-    s.push_str("# Results\n\n");
+    s.push_str(&format!("# Results: {}\n\n", suite.title));
     s.push_str(
         "Generated by `cargo xtask reproduce` — do not edit by hand; run the command again.\n\n",
     );
@@ -699,7 +1093,7 @@ fn page(r: &Results) -> String {
         "| | |\n|---|---|\n| profile | `{}` |\n| data | {} |\n| date (UTC) | {} |\n| commit | `{}` |\n| machine | {} |\n| wall time | {:.1} min |\n\n",
         r.profile, r.data, r.date, r.commit, r.machine, r.wall_seconds / 60.0
     ));
-    s.push_str(&results_block(r));
+    s.push_str(&results_block(suite, r));
     s.push_str("\n## Claims, checked on these numbers\n\n");
     for c in &r.claims {
         let mark = if c.holds {
@@ -709,7 +1103,14 @@ fn page(r: &Results) -> String {
         };
         s.push_str(&format!("- {} — {mark}: {}\n", c.claim, c.measured));
     }
-    s.push_str("\n## Plots\n\n![top-1](accuracy.svg)\n\n![R²](r2.svg)\n\n![loss](loss.svg)\n\n");
+    let second = if suite.name == "ssl" {
+        "![R²](r2.svg)"
+    } else {
+        "![group-distance sweep](sweep.svg)"
+    };
+    s.push_str(&format!(
+        "\n## Plots\n\n![top-1](accuracy.svg)\n\n{second}\n\n![loss](loss.svg)\n\n"
+    ));
     s.push_str("## Evaluation protocol\n\n```json\n");
     s.push_str(&serde_json::to_string_pretty(&r.eval).unwrap_or_default());
     s.push_str("\n```\n\nSee `docs/eval.md` for the definitions. Every run: `results.json`.\n");
@@ -717,40 +1118,66 @@ fn page(r: &Results) -> String {
 }
 
 /// The table with its legend (shared by the page and the README section).
-fn results_block(r: &Results) -> String {
+fn results_block(suite: &Suite, r: &Results) -> String {
     let n = r.runs.iter().map(|x| x.seed).max().map_or(0, |s| s + 1);
+    let legend = if suite.name == "ssl" {
+        "Probe and kNN on frozen encoder features of the held-out split; rotation / colour R² \
+         from pairs of encoder features; aug. param R² from pairs of the embedding the loss acts \
+         on (EquiMod's equivariant `y`, the projection otherwise)."
+    } else {
+        "Probe and kNN on the frozen backbone's invariant features (fibers pooled over space, \
+         maximum over the group) of the rotated test digits; equivariance error \
+         `|| P f(T_g x) - roll_g P f(x) || / || P f(x) ||` of the pooled fibers on test digits \
+         for one group step (90° for C4, 45° for C8) and for a quarter turn; training images \
+         per second at the end of the run (the same images per step for H-SSL and A-SSL). \
+         Sweep rows: one seed."
+    };
     format!(
-        "{}\nMean ± sample std over {n} seed(s). Probe and kNN on frozen encoder features of \
-         the held-out split; rotation / colour R² from pairs of encoder features; aug. param R² \
-         from pairs of the embedding the loss acts on (EquiMod's equivariant `y`, the \
-         projection otherwise).\n",
+        "{}\nMean ± sample std over up to {n} seed(s). {legend}\n",
         r.table.to_markdown("experiment")
     )
 }
 
-const README_BEGIN: &str = "<!-- results:begin (generated by cargo xtask reproduce) -->";
-const README_END: &str = "<!-- results:end -->";
+/// The README's markers around a suite's generated section.
+fn readme_markers(suite: &Suite) -> (String, String) {
+    let prefix = if suite.name == "ssl" {
+        String::new()
+    } else {
+        format!("{}-", suite.name)
+    };
+    (
+        format!("<!-- {prefix}results:begin (generated by cargo xtask reproduce) -->"),
+        format!("<!-- {prefix}results:end -->"),
+    )
+}
 
-/// Replaces the README's generated results section.
-fn update_readme(path: &Path, r: &Results) -> Result<()> {
+/// Replaces the README's generated section of `suite`.
+fn update_readme(path: &Path, suite: &Suite, r: &Results) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let (Some(a), Some(b)) = (text.find(README_BEGIN), text.find(README_END)) else {
+    let (begin, end) = readme_markers(suite);
+    let (Some(a), Some(b)) = (text.find(&begin), text.find(&end)) else {
         bail!(
-            "{}: no results section (the markers {README_BEGIN} ... {README_END})",
-            path.display()
+            "{}: no results section for suite {} (the markers {begin} ... {end})",
+            path.display(),
+            suite.name
         );
     };
+    let link = Path::new("docs/results")
+        .join(suite.subdir)
+        .join("README.md");
     let section = format!(
-        "{README_BEGIN}\nProfile `{}` on {}, {} (commit `{}`, {}, {:.1} min):\n\n{}\nClaims, \
-         plots and every run: [docs/results](docs/results/README.md).\n",
+        "{begin}\nProfile `{}` on {}, {} (commit `{}`, {}, {:.1} min):\n\n{}\nClaims, \
+         plots and every run: [{}]({}).\n",
         r.profile,
         r.data,
         r.date,
         r.commit,
         r.machine,
         r.wall_seconds / 60.0,
-        results_block(r)
+        results_block(suite, r),
+        link.parent().map_or(link.display(), |p| p.display()),
+        link.display()
     );
     let new = format!("{}{section}{}", &text[..a], &text[b..]);
     write_atomic(path, new.as_bytes())?;
@@ -833,12 +1260,13 @@ mod tests {
             if p != "paper" {
                 profile.overrides.data_dir = None;
             }
-            for e in EXPERIMENTS {
-                let path = workspace_root()
-                    .join("experiments")
-                    .join(format!("{}{}", e.stem, profile.suffix));
-                RunFile::load(&path, &profile.overrides)
-                    .unwrap_or_else(|err| panic!("{}: {err:#}", path.display()));
+            for suite in SUITES.iter().filter(|s| s.paper || p != "paper") {
+                for e in suite.experiments {
+                    let path = suite.run_file(e, &profile);
+                    let mut file = RunFile::load(&path, &profile.overrides)
+                        .unwrap_or_else(|err| panic!("{}: {err:#}", path.display()));
+                    e.apply(&mut file).unwrap();
+                }
             }
         }
         assert!(Profile::named("fast").is_err());

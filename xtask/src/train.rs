@@ -6,10 +6,11 @@
 //!
 //! ```toml
 //! [run]
-//! method = "simclr"        # simclr | byol | vicreg | equimod-simclr | equimod-byol
+//! method = "simclr"        # simclr | byol | vicreg | equimod-simclr | equimod-byol | hssl | assl
 //! [data]
-//! dataset = "mini3die"     # mini3die (rendered into the cache) | auto (detect `dir`) | a
-//!                          # --dataset name (3diebench, cifar10, cifar100, mnist, folder)
+//! dataset = "mini3die"     # mini3die (rendered into the cache) | digits (generated) | auto
+//!                          # (detect `dir`) | a --dataset name (3diebench, cifar10, cifar100,
+//!                          # mnist, folder)
 //! # dir = "data/cifar"     # required unless mini3die
 //! preset = "simclr-cifar"  # augmentation preset
 //! view_size = 32           # optional; the preset's own size otherwise
@@ -18,8 +19,10 @@
 //!                          # object (3DIEBench layout)
 //! [data.mini3die]          # optional: classes, objects_per_class, views, size, seed
 //! size = 32
+//! # [data.digits]          # with dataset = "digits": train, test, size, rotate, seed
 //! [model]
 //! backbone = "convnet"     # convnet (widths, convs_per_block) | resnet18-cifar (base_channels)
+//!                          # | gcnn (widths, n, structure, kernel_size: a C_N G-CNN)
 //! widths = [16, 32, 64]
 //! [method]                 # optional: the recipe's own config, over its defaults
 //! proj_hidden = 256
@@ -42,14 +45,18 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use clap::Args;
 use noether_data::Split;
+use noether_data::digits::{self, DigitsConfig};
 use noether_data::export::default_cache_root;
 use noether_data::render::Mini3dieConfig;
-use noether_models::{Backbone, ConvNet, ConvNetConfig, ParamStore, ResNet, ResNetConfig};
+use noether_models::{
+    Backbone, ConvNet, ConvNetConfig, GCnn, GCnnConfig, ParamStore, ResNet, ResNetConfig, Structure,
+};
 use noether_train::data::{
-    self, Dataset, DatasetKind, EquimodSource, Pairing, SourceConfig, TwoViewSource,
+    self, Dataset, DatasetKind, EquimodSource, OneViewSource, Pairing, SourceConfig, TwoViewSource,
 };
 use noether_train::methods::{
-    Byol, ByolConfig, EquimodBase, EquimodConfig, SimClr, SimClrConfig, Vicreg, VicregConfig,
+    Byol, ByolConfig, EquimodBase, EquimodConfig, Hssl, HsslConfig, HsslMode, SimClr, SimClrConfig,
+    Vicreg, VicregConfig,
 };
 use noether_train::{
     BatchSource, Checkpoint, CheckpointDir, Embed, Method, RunSummary, TrainConfig, Trainer,
@@ -99,6 +106,10 @@ pub enum MethodKind {
     EquimodSimclr,
     /// BYOL + EquiMod.
     EquimodByol,
+    /// Homomorphic SSL: two fibers of one pass of a G-CNN.
+    Hssl,
+    /// Its augmentation-SSL counterpart: the identity fiber of two rotated copies.
+    Assl,
 }
 
 /// `[run]`.
@@ -191,6 +202,8 @@ struct DataFile {
     pairing: Pairing,
     #[serde(default)]
     mini3die: Option<Mini3diePartial>,
+    #[serde(default)]
+    digits: Option<toml::Table>,
 }
 
 /// `[data]` resolved: `dataset` is `mini3die` (with its size) or a [`DatasetKind`] name (with
@@ -218,13 +231,27 @@ pub struct DataSection {
     /// The rendered mini3die (only for mini3die).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mini3die: Option<Mini3dieSection>,
+    /// The generated digits (only for digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<DigitsConfig>,
 }
 
 impl DataSection {
+    /// Channels of the images: 1 for digits and MNIST, 3 otherwise.
+    pub fn channels(&self) -> Result<usize> {
+        Ok(match self.kind()? {
+            DatasetKind::Mnist => 1,
+            _ => 3,
+        })
+    }
+
     /// The format (mini3die is in the 3DIEBench layout).
     pub fn kind(&self) -> Result<DatasetKind> {
         if self.mini3die.is_some() {
             return Ok(DatasetKind::ThreeDieBench);
+        }
+        if self.digits.is_some() {
+            return Ok(DatasetKind::Mnist);
         }
         Ok(DatasetKind::parse(&self.dataset)?)
     }
@@ -248,6 +275,23 @@ pub enum ModelSection {
         #[serde(default = "sixty_four")]
         base_channels: usize,
     },
+    /// A `C_N` G-CNN (`noether_models::GCnn`), or one of its no-structure ablations.
+    Gcnn {
+        /// Channels per group element of each block.
+        widths: Vec<usize>,
+        /// The group order `N`.
+        n: usize,
+        /// `equivariant` (default), `shuffled` or `plain`.
+        #[serde(default)]
+        structure: Structure,
+        /// Kernel side (3).
+        #[serde(default = "three")]
+        kernel_size: usize,
+    },
+}
+
+fn three() -> usize {
+    3
 }
 
 fn one() -> usize {
@@ -281,6 +325,8 @@ pub enum MethodSection {
     Vicreg(VicregConfig),
     /// EquiMod's (SimCLR or BYOL base).
     Equimod(EquimodConfig),
+    /// Homomorphic SSL's or A-SSL's.
+    Hssl(HsslConfig),
 }
 
 /// A run file resolved: defaults filled in, overrides applied.
@@ -313,6 +359,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `[data.mini3die]` as a whole (the sizes of `reproduce`'s profiles).
     pub mini3die: Option<Mini3dieSection>,
+    /// `[data.digits]` as a whole (the sizes of `reproduce`'s profiles).
+    pub digits: Option<DigitsConfig>,
 }
 
 /// `defaults` with the keys of `table` laid over it, as `T` (unknown keys are refused by `T`).
@@ -375,6 +423,18 @@ impl RunFile {
                 }
                 MethodSection::Equimod(c)
             }
+            MethodKind::Hssl | MethodKind::Assl => {
+                if table.contains_key("mode") {
+                    bail!("method.mode: set by run.method (hssl or assl), not in [method]");
+                }
+                let mode = if raw.run.method == MethodKind::Hssl {
+                    HsslMode::Homomorphic
+                } else {
+                    HsslMode::Augmented
+                };
+                let c: HsslConfig = overlay(&HsslConfig::default(), &table).map_err(field)?;
+                MethodSection::Hssl(HsslConfig { mode, ..c })
+            }
         };
         let mut train = raw.train;
         if let Some(seed) = overrides.seed {
@@ -407,6 +467,11 @@ impl RunFile {
                     bail!("model.base_channels: must be >= 1");
                 }
             }
+            ModelSection::Gcnn { .. } => {
+                gcnn_config(&raw.model, 3)?
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("model.{e}"))?;
+            }
         }
         let file = RunFile {
             run: raw.run,
@@ -426,6 +491,18 @@ impl RunFile {
             MethodSection::Byol(c) => c.validate(),
             MethodSection::Vicreg(c) => c.validate(),
             MethodSection::Equimod(c) => c.validate(),
+            MethodSection::Hssl(c) => match &self.model {
+                ModelSection::Gcnn { n, .. } => c.validate(*n),
+                _ => bail!(
+                    "run.method = \"{}\" reads fibers along a group axis: it needs \
+                     model.backbone = \"gcnn\"",
+                    if c.mode == HsslMode::Homomorphic {
+                        "hssl"
+                    } else {
+                        "assl"
+                    }
+                ),
+            },
         }
         .context("in [method]")
     }
@@ -450,6 +527,9 @@ impl RunFile {
             MethodKind::Vicreg => MethodSection::Vicreg(serde_json::from_value(m)?),
             MethodKind::EquimodSimclr | MethodKind::EquimodByol => {
                 MethodSection::Equimod(serde_json::from_value(m).context("in method")?)
+            }
+            MethodKind::Hssl | MethodKind::Assl => {
+                MethodSection::Hssl(serde_json::from_value(m).context("in method")?)
             }
         };
         let file = RunFile {
@@ -507,7 +587,26 @@ fn resolve_data(d: DataFile, o: &Overrides) -> Result<DataSection> {
         prefetch: d.prefetch,
         pairing: d.pairing,
         mini3die: None,
+        digits: None,
     };
+    if dataset == "digits" {
+        if dir.is_some() {
+            bail!("data.dir: not used with dataset = \"digits\" (they are generated)");
+        }
+        let config = match (&o.digits, &d.digits) {
+            (Some(c), _) => c.clone(),
+            (None, Some(t)) => {
+                overlay(&DigitsConfig::default(), t).map_err(|e| e.context("in [data.digits]"))?
+            }
+            (None, None) => DigitsConfig::default(),
+        };
+        config.validate().context("in [data.digits]")?;
+        out.digits = Some(config);
+        return Ok(out);
+    }
+    if d.digits.is_some() && o.data_dir.is_none() {
+        bail!("data.digits: only used with dataset = \"digits\"");
+    }
     if dataset == "mini3die" {
         if dir.is_some() {
             bail!("data.dir: not used with dataset = \"mini3die\" (use \"3diebench\" or \"auto\")");
@@ -554,6 +653,9 @@ pub fn open_data(d: &DataSection, split: Split) -> Result<Arc<Dataset>> {
         };
         data::mini3die_default(&config, default_cache_root(), split)
             .context("rendering / opening mini3die")?
+    } else if let Some(c) = &d.digits {
+        let store = digits::generate(c, split).context("generating the digits")?;
+        Dataset::from_store(DatasetKind::Mnist, split, store).context("digits")?
     } else {
         let dir = d.dir.as_deref().context("data.dir missing")?;
         let kind = DatasetKind::parse(&d.dataset)?;
@@ -686,13 +788,40 @@ pub fn train(
 /// Builds the backbone and method of `file` on `device` (weights from `train.seed`) and hands
 /// them to `visitor`, with a maker of the training batch source over the training split.
 pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Result<V::Out> {
+    let in_channels = file.data.channels()?;
+    if let MethodSection::Hssl(c) = &file.method {
+        let store = ParamStore::seeded(file.train.seed);
+        let cfg = gcnn_config(&file.model, in_channels)?;
+        let backbone = GCnn::new(&cfg, store.var_builder(DType::F32, device).pp("backbone"))?;
+        let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+        let source = || {
+            OneViewSource::new(
+                open_data(&file.data, Split::Train)?,
+                file.source_config(),
+                device,
+            )
+            .context("data source")
+        };
+        return visitor.visit(&mut m, source);
+    }
     match &file.model {
+        ModelSection::Gcnn { .. } => {
+            let cfg = gcnn_config(&file.model, in_channels)?;
+            let dev = device.clone();
+            let make = move |s: &ParamStore| -> noether_train::Result<GCnn> {
+                Ok(GCnn::new(
+                    &cfg,
+                    s.var_builder(DType::F32, &dev).pp("backbone"),
+                )?)
+            };
+            with_backbone(file, device, make, visitor)
+        }
         ModelSection::Convnet {
             widths,
             convs_per_block,
         } => {
             let cfg = ConvNetConfig {
-                in_channels: 3,
+                in_channels,
                 widths: widths.clone(),
                 convs_per_block: *convs_per_block,
                 num_classes: None,
@@ -721,6 +850,26 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
             with_backbone(file, device, make, visitor)
         }
     }
+}
+
+/// The G-CNN settings of a `gcnn` model section for images of `in_channels` channels.
+fn gcnn_config(model: &ModelSection, in_channels: usize) -> Result<GCnnConfig> {
+    let ModelSection::Gcnn {
+        widths,
+        n,
+        structure,
+        kernel_size,
+    } = model
+    else {
+        bail!("model.backbone: expected \"gcnn\"");
+    };
+    Ok(GCnnConfig {
+        in_channels,
+        widths: widths.clone(),
+        n: *n,
+        kernel_size: *kernel_size,
+        structure: *structure,
+    })
 }
 
 fn with_backbone<B: Backbone, V: Visit>(
@@ -764,5 +913,6 @@ fn with_backbone<B: Backbone, V: Visit>(
             };
             visitor.visit(&mut m, source)
         }
+        MethodSection::Hssl(_) => bail!("run.method: hssl / assl are built by with_method"),
     }
 }

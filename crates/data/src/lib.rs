@@ -14,6 +14,7 @@ pub mod render;
 
 // --- loaders ---
 pub mod cifar;
+pub mod digits;
 pub mod folder;
 mod fsio;
 pub mod layout;
@@ -23,6 +24,7 @@ pub mod npy;
 mod split;
 mod store;
 
+pub use digits::{DigitsConfig, Rotation};
 pub use layout::{ActionKind, Dataset3die, LayoutWriter, Object3die, Pair};
 pub use loader::{Batch, BatchRequest, Cursor, ImageSource, Loader, LoaderConfig, ViewBatch};
 pub use npy::NpyArray;

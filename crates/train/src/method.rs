@@ -160,6 +160,12 @@ pub trait Embed {
     /// The embedding the loss acts on: SimCLR's projection `z = g(f(x))`, BYOL's online
     /// projection, VICReg's expansion, EquiMod's equivariant embedding `y = g'(f(x))`.
     fn embedding(&self, xs: &Tensor) -> Result<Tensor>;
+    /// Metrics of the method's own on a batch of held-out images, by name (H-SSL: the
+    /// backbone's equivariance error); none by default.
+    fn extra_metrics(&self, xs: &Tensor) -> Result<Vec<(String, f64)>> {
+        let _ = xs;
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub use dataset::{
 };
 pub use detect::{DatasetKind, detect};
 pub use sources::{
-    EquimodSource, Pairing, STANDARDIZER_DRAWS, STANDARDIZER_SEED, SourceConfig, TwoViewSource,
-    preset_pipelines,
+    EquimodSource, OneViewSource, Pairing, STANDARDIZER_DRAWS, STANDARDIZER_SEED, SourceConfig,
+    TwoViewSource, preset_pipelines,
 };
 pub use tensor::{ImageBatches, eval_image, image_tensor_batches, images_to_tensor};

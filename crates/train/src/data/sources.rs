@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use super::dataset::{Dataset, augment_error, data_error};
 use super::tensor::{eval_image, images_to_tensor};
 use crate::error::{Result, TrainError};
-use crate::methods::{EquimodBatch, ViewPair};
+use crate::methods::{EquimodBatch, Images, ViewPair};
 use crate::source::BatchSource;
 
 /// Parameter draws of the EquiMod standardisation ([`Standardizer::estimate`]).
@@ -604,6 +604,115 @@ impl BatchSource for EquimodSource {
             &self.config,
             c,
         )?;
+        Ok(())
+    }
+
+    fn batch_items(&self) -> usize {
+        self.config.batch_size
+    }
+}
+
+/// One un-augmented image per item, as [`Images`] `(N, C, size, size)` normalised tensors
+/// ([`eval_image`] at the view size, the dataset's normalisation): for methods that make their
+/// own views on the tensor, as Homomorphic SSL (one forward pass of the un-augmented image)
+/// and its augmentation-SSL counterpart. The preset is not used; the batches are a function of
+/// the loader's cursor, as for the other sources.
+pub struct OneViewSource {
+    data: Arc<Dataset>,
+    config: SourceConfig,
+    size: usize,
+    norm: Normalize,
+    device: Device,
+    loader: Loader<Vec<Image>>,
+}
+
+impl std::fmt::Debug for OneViewSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneViewSource")
+            .field("data", &self.data)
+            .field("config", &self.config)
+            .field("size", &self.size)
+            .field("cursor", &self.loader.cursor())
+            .finish()
+    }
+}
+
+impl OneViewSource {
+    /// A source over `data` with images of side `config.view_size` (default: the dataset's
+    /// own height; images of different sizes then need a view size). Errors name the field.
+    pub fn new(data: Arc<Dataset>, config: SourceConfig, device: &Device) -> Result<Self> {
+        check_batch(&config, &data)?;
+        let size = match config.view_size {
+            Some(s) => s,
+            None => data.uniform_shape().map(|s| s.height).ok_or_else(|| {
+                TrainError::config(
+                    "view_size",
+                    format!(
+                        "{} {} has images of different sizes; give a view size",
+                        data.kind(),
+                        data.split()
+                    ),
+                )
+            })?,
+        };
+        let loader = Self::loader(&data, size, &config, Cursor::new(config.seed))?;
+        Ok(Self {
+            norm: data.normalization(),
+            data,
+            config,
+            size,
+            device: device.clone(),
+            loader,
+        })
+    }
+
+    fn loader(
+        data: &Arc<Dataset>,
+        size: usize,
+        config: &SourceConfig,
+        start: Cursor,
+    ) -> Result<Loader<Vec<Image>>> {
+        let data = Arc::clone(data);
+        Loader::new(data.len(), config.loader_config(), start, move |req| {
+            req.indices
+                .par_iter()
+                .map(|&i| {
+                    let img = ImageSource::image(&*data, i)?;
+                    eval_image(&img, Some(size))
+                        .map_err(|e| DataError::invalid("one-view image", e.to_string()))
+                })
+                .collect::<noether_data::Result<Vec<_>>>()
+        })
+        .map_err(data_error)
+    }
+
+    /// The side of the images.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl BatchSource for OneViewSource {
+    type Batch = Images;
+
+    fn next_batch(&mut self) -> Result<Images> {
+        let batch = match self.loader.next() {
+            Some(b) => b.map_err(data_error)?,
+            None => return Err(TrainError::Source("the data loader ended".into())),
+        };
+        let refs: Vec<&Image> = batch.data.iter().collect();
+        Ok(Images {
+            x: images_to_tensor(&refs, &self.norm, &self.device)?,
+        })
+    }
+
+    fn cursor(&self) -> serde_json::Value {
+        cursor_json(self.loader.cursor())
+    }
+
+    fn restore(&mut self, cursor: &serde_json::Value) -> Result<()> {
+        let c = parse_cursor(cursor, self.config.seed)?;
+        self.loader = Self::loader(&self.data, self.size, &self.config, c)?;
         Ok(())
     }
 

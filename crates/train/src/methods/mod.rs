@@ -2,10 +2,12 @@
 
 pub mod byol;
 pub mod equimod;
+pub mod hssl;
 pub mod simclr;
 pub mod vicreg;
 
 pub use byol::{Byol, ByolConfig};
 pub use equimod::{Equimod, EquimodBase, EquimodBatch, EquimodConfig};
+pub use hssl::{Hssl, HsslConfig, HsslMode, Images};
 pub use simclr::{SimClr, SimClrConfig, ViewPair};
 pub use vicreg::{Vicreg, VicregConfig};

@@ -248,10 +248,6 @@ impl Suite {
         self.experiments.iter().find(|e| e.name == name)
     }
 
-    fn label(&self, name: &str) -> &'static str {
-        self.find(name).map_or("", |e| e.label)
-    }
-
     /// The run file of `e` under `profile`.
     fn run_file(&self, e: &Experiment, profile: &Profile) -> PathBuf {
         let suffix = if profile.paper {
@@ -768,6 +764,14 @@ const CLEAR_MARGIN: f64 = 0.03;
 /// R² gap by which EquiMod's embedding must beat its base method's on augmentation parameters.
 const PARAM_R2_GAP: f64 = 0.1;
 
+/// The table label of experiment `name` among `experiments` ("" if absent).
+fn label_of(experiments: &[Experiment], name: &str) -> &'static str {
+    experiments
+        .iter()
+        .find(|e| e.name == name)
+        .map_or("", |e| e.label)
+}
+
 /// `mean ± std (n = N)` of a [`stat`], scaled, to `d` decimals.
 fn pm((m, s, n): (f64, f64, usize), scale: f64, d: usize) -> String {
     format!("{:.d$} ± {:.d$} (n = {n})", m * scale, s * scale)
@@ -796,7 +800,7 @@ fn ssl_claims(results: &[RunResult]) -> Vec<Claim> {
         }
     }
     for (eq, base) in [("equimod-simclr", "simclr"), ("equimod-byol", "byol")] {
-        let label = |n: &str| SUITES[0].label(n);
+        let label = |n: &str| label_of(&SSL_EXPERIMENTS, n);
         if let (Some(a), Some(b)) = (
             stat(results, eq, "param_r2"),
             stat(results, base, "param_r2"),
@@ -845,7 +849,7 @@ const HSSL_FALL: f64 = 0.10;
 fn hssl_claims(results: &[RunResult]) -> Vec<Claim> {
     let mut out = Vec::new();
     let top1 = |e: &str| stat(results, e, "probe_top1");
-    let label = |n: &str| SUITES[1].label(n);
+    let label = |n: &str| label_of(&HSSL_EXPERIMENTS, n);
     for (h, a, exact) in [("hssl-c4", "assl-c4", true), ("hssl-c8", "assl-c8", false)] {
         if let (Some(x), Some(y)) = (top1(h), top1(a)) {
             out.push(Claim {

@@ -496,11 +496,7 @@ impl RunFile {
                 _ => bail!(
                     "run.method = \"{}\" reads fibers along a group axis: it needs \
                      model.backbone = \"gcnn\"",
-                    if c.mode == HsslMode::Homomorphic {
-                        "hssl"
-                    } else {
-                        "assl"
-                    }
+                    c.mode.method_name()
                 ),
             },
         }

@@ -32,7 +32,7 @@ use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::layers::{Backbone, Classifier, check_images, torch_linear};
+use crate::layers::{Backbone, Classifier, check_block_widths, check_images, torch_linear};
 use crate::norm::{BatchNorm, BatchNormConfig};
 use crate::resnet::CONV_INIT;
 
@@ -85,18 +85,7 @@ impl ConvNetConfig {
     /// per block, at least one class when `fc` is present.
     pub fn validate(&self) -> Result<()> {
         let err = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
-        if self.in_channels == 0 {
-            return err("in_channels", "must be at least 1".into());
-        }
-        if self.widths.is_empty() || self.widths.contains(&0) {
-            return err(
-                "widths",
-                format!(
-                    "needs at least one block, each of positive width; got {:?}",
-                    self.widths
-                ),
-            );
-        }
+        check_block_widths(self.in_channels, &self.widths)?;
         if self.convs_per_block == 0 {
             return err("convs_per_block", "must be at least 1".into());
         }

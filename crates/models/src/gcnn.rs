@@ -53,7 +53,7 @@ use crate::error::{ModelError, Result};
 use crate::gconv::{
     GConvConfig, GroupBatchNorm, GroupConv, LiftingConv, filter_rotation_matrix, rot90,
 };
-use crate::layers::{Backbone, check_images};
+use crate::layers::{Backbone, check_block_widths, check_images};
 use crate::norm::{BatchNorm, BatchNormConfig};
 use crate::resnet::CONV_INIT;
 
@@ -108,18 +108,7 @@ impl GCnnConfig {
     /// Checks the sizes; the error names the field.
     pub fn validate(&self) -> Result<()> {
         let err = |field: &'static str, reason: String| Err(ModelError::Config { field, reason });
-        if self.in_channels == 0 {
-            return err("in_channels", "must be at least 1".into());
-        }
-        if self.widths.is_empty() || self.widths.contains(&0) {
-            return err(
-                "widths",
-                format!(
-                    "needs at least one block, each of positive width; got {:?}",
-                    self.widths
-                ),
-            );
-        }
+        check_block_widths(self.in_channels, &self.widths)?;
         if self.n < 2 {
             return err(
                 "n",
@@ -153,10 +142,29 @@ enum Conv {
     Plain(Conv2d),
 }
 
+impl Module for Conv {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Conv::Lift(c) => c.forward(xs),
+            Conv::Group(c) => c.forward(xs),
+            Conv::Plain(c) => c.forward(xs),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Norm {
     Group(GroupBatchNorm),
     Plain(BatchNorm),
+}
+
+impl ModuleT for Norm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        match self {
+            Norm::Group(bn) => bn.forward_t(xs, train),
+            Norm::Plain(bn) => bn.forward_t(xs, train),
+        }
+    }
 }
 
 /// The G-CNN of the module docs.
@@ -252,20 +260,8 @@ impl FiberBackbone for GCnn {
         let last = self.blocks.len() - 1;
         let mut h = xs.clone();
         for (i, ((conv, norm), shuffle)) in self.blocks.iter().zip(&self.shuffles).enumerate() {
-            h = match (conv, norm) {
-                (Conv::Plain(c), Norm::Plain(bn)) => {
-                    noether_ops::relu(&bn.forward_t(&c.forward(&h)?, train)?)? // (B, C N, H, W)
-                }
-                (Conv::Lift(c), Norm::Group(bn)) => {
-                    noether_ops::relu(&bn.forward_t(&c.forward(&h)?, train)?)? // (B, C, N, H, W)
-                }
-                (Conv::Group(c), Norm::Group(bn)) => {
-                    noether_ops::relu(&bn.forward_t(&c.forward(&h)?, train)?)?
-                }
-                _ => candle_core::bail!(
-                    "GCnn: block {i} pairs a convolution and a norm of different kinds"
-                ),
-            };
+            // plain: (B, C N, H, W); otherwise (B, C, N, H, W)
+            h = noether_ops::relu(&norm.forward_t(&conv.forward(&h)?, train)?)?;
             if let Some(p) = shuffle {
                 h = h.index_select(p, 2)?;
             }

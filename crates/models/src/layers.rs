@@ -112,6 +112,25 @@ pub(crate) fn check_images(
     }
 }
 
+/// A config error (`in_channels` or `widths`) unless there is at least one input channel and at
+/// least one block, each of positive width: the stacks of [`crate::ConvNet`] and
+/// [`crate::GCnn`].
+pub(crate) fn check_block_widths(in_channels: usize, widths: &[usize]) -> Result<()> {
+    if in_channels == 0 {
+        return Err(ModelError::Config {
+            field: "in_channels",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if widths.is_empty() || widths.contains(&0) {
+        return Err(ModelError::Config {
+            field: "widths",
+            reason: format!("needs at least one block, each of positive width; got {widths:?}"),
+        });
+    }
+    Ok(())
+}
+
 /// A config error for the first of `fields` that is zero.
 pub(crate) fn require_positive(fields: &[(&'static str, usize)]) -> Result<()> {
     match fields.iter().find(|(_, v)| *v == 0) {

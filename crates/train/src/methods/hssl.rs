@@ -51,6 +51,16 @@ pub enum HsslMode {
     Augmented,
 }
 
+impl HsslMode {
+    /// The method's name: `hssl` or `assl` (the run file's `run.method`, the trainer's log).
+    pub fn method_name(self) -> &'static str {
+        match self {
+            HsslMode::Homomorphic => "hssl",
+            HsslMode::Augmented => "assl",
+        }
+    }
+}
+
 /// Settings of [`Hssl`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,10 +283,7 @@ impl<B: FiberBackbone> Method for Hssl<B> {
     type Batch = Images;
 
     fn name(&self) -> &str {
-        match self.config.mode {
-            HsslMode::Homomorphic => "hssl",
-            HsslMode::Augmented => "assl",
-        }
+        self.config.mode.method_name()
     }
 
     fn stores(&self) -> Vec<NamedStore> {

@@ -1014,13 +1014,10 @@ fn write_page(
                 })
                 .collect(),
         };
-        let curves: Vec<Series> = [
-            sweep("hssl", "H-SSL (fibers |i - j| apart)"),
-            sweep("assl", "A-SSL (views rotated |i - j| x 45° apart)"),
-        ]
-        .into_iter()
-        .filter(|s| !s.points.is_empty())
-        .collect();
+        let curves: Vec<Series> = [sweep("hssl", "H-SSL"), sweep("assl", "A-SSL")]
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect();
         plots::line_chart(
             &out.join("sweep.svg"),
             &format!(

@@ -23,6 +23,10 @@
 //! [model]
 //! backbone = "convnet"     # convnet (widths, convs_per_block) | resnet18-cifar (base_channels)
 //!                          # | gcnn (widths, n, structure, kernel_size: a C_N G-CNN)
+//!                          # | tcnn (widths, bundle, structure, kernel_size: a circular-
+//!                          # padded CNN whose feature grid is a translation group)
+//!                          # | sesn (widths, kernel_size, scales, scale_size, num_funcs: a
+//!                          # scale-equivariant steerable CNN)
 //! widths = [16, 32, 64]
 //! [method]                 # optional: the recipe's own config, over its defaults
 //! proj_hidden = 256
@@ -49,7 +53,8 @@ use noether_data::digits::{self, DigitsConfig};
 use noether_data::export::default_cache_root;
 use noether_data::render::Mini3dieConfig;
 use noether_models::{
-    Backbone, ConvNet, ConvNetConfig, GCnn, GCnnConfig, ParamStore, ResNet, ResNetConfig, Structure,
+    Backbone, ConvNet, ConvNetConfig, GCnn, GCnnConfig, ParamStore, ResNet, ResNetConfig, Sesn,
+    SesnConfig, Structure, TranslationCnn, TranslationCnnConfig,
 };
 use noether_train::data::{
     self, Dataset, DatasetKind, EquimodSource, OneViewSource, Pairing, SourceConfig, TwoViewSource,
@@ -288,6 +293,50 @@ pub enum ModelSection {
         #[serde(default = "three")]
         kernel_size: usize,
     },
+    /// A circular-padded CNN read as a translation fiber backbone
+    /// (`noether_models::TranslationCnn`), or its shuffled ablation.
+    Tcnn {
+        /// Channels of each block.
+        widths: Vec<usize>,
+        /// Side of a fiber bundle on the feature grid (1).
+        #[serde(default = "one")]
+        bundle: usize,
+        /// `equivariant` (default) or `shuffled`.
+        #[serde(default)]
+        structure: Structure,
+        /// Kernel side (3).
+        #[serde(default = "three")]
+        kernel_size: usize,
+    },
+    /// A scale-equivariant steerable CNN (`noether_models::Sesn`).
+    Sesn {
+        /// Channels per scale of each block.
+        widths: Vec<usize>,
+        /// Kernel side (7).
+        #[serde(default = "seven")]
+        kernel_size: usize,
+        /// The basis scales (`0.9 * 1.41^s`, `s = 0, 1, 2`).
+        #[serde(default = "sesn_scales")]
+        scales: Vec<f64>,
+        /// Interscale taps (1).
+        #[serde(default = "one")]
+        scale_size: usize,
+        /// Hermite-Gaussian functions per kernel (6).
+        #[serde(default = "six")]
+        num_funcs: usize,
+    },
+}
+
+fn seven() -> usize {
+    7
+}
+
+fn six() -> usize {
+    6
+}
+
+fn sesn_scales() -> Vec<f64> {
+    SesnConfig::new(1, vec![1]).scales
 }
 
 fn three() -> usize {
@@ -472,6 +521,16 @@ impl RunFile {
                     .validate()
                     .map_err(|e| anyhow::anyhow!("model.{e}"))?;
             }
+            ModelSection::Tcnn { .. } => {
+                tcnn_config(&raw.model, 3)?
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("model.{e}"))?;
+            }
+            ModelSection::Sesn { .. } => {
+                sesn_config(&raw.model, 3)?
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("model.{e}"))?;
+            }
         }
         let file = RunFile {
             run: raw.run,
@@ -492,10 +551,29 @@ impl RunFile {
             MethodSection::Vicreg(c) => c.validate(),
             MethodSection::Equimod(c) => c.validate(),
             MethodSection::Hssl(c) => match &self.model {
-                ModelSection::Gcnn { n, .. } => c.validate(*n),
+                ModelSection::Gcnn { n, .. } => {
+                    if let Some(d) = c.distances.iter().find(|&&d| d > n / 2) {
+                        bail!(
+                            "hssl.distances: {d} is more than N / 2 = {} for C{n}",
+                            n / 2
+                        );
+                    }
+                    c.validate()
+                }
+                // translations: the grid, hence the largest distance, comes with the images
+                ModelSection::Tcnn { .. } => c.validate(),
+                ModelSection::Sesn { scales, .. } => {
+                    if let Some(d) = c.distances.iter().find(|&&d| d >= scales.len()) {
+                        bail!(
+                            "hssl.distances: {d} is more than S - 1 for {} scales",
+                            scales.len()
+                        );
+                    }
+                    c.validate()
+                }
                 _ => bail!(
                     "run.method = \"{}\" reads fibers along a group axis: it needs \
-                     model.backbone = \"gcnn\"",
+                     model.backbone = \"gcnn\", \"tcnn\" or \"sesn\"",
                     c.mode.method_name()
                 ),
             },
@@ -787,9 +865,7 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
     let in_channels = file.data.channels()?;
     if let MethodSection::Hssl(c) = &file.method {
         let store = ParamStore::seeded(file.train.seed);
-        let cfg = gcnn_config(&file.model, in_channels)?;
-        let backbone = GCnn::new(&cfg, store.var_builder(DType::F32, device).pp("backbone"))?;
-        let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+        let vb = store.var_builder(DType::F32, device).pp("backbone");
         let source = || {
             OneViewSource::new(
                 open_data(&file.data, Split::Train)?,
@@ -798,9 +874,47 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
             )
             .context("data source")
         };
-        return visitor.visit(&mut m, source);
+        return match &file.model {
+            ModelSection::Tcnn { .. } => {
+                let backbone = TranslationCnn::new(&tcnn_config(&file.model, in_channels)?, vb)?;
+                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                visitor.visit(&mut m, source)
+            }
+            ModelSection::Sesn { .. } => {
+                let backbone = Sesn::new(&sesn_config(&file.model, in_channels)?, vb)?;
+                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                visitor.visit(&mut m, source)
+            }
+            _ => {
+                let backbone = GCnn::new(&gcnn_config(&file.model, in_channels)?, vb)?;
+                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                visitor.visit(&mut m, source)
+            }
+        };
     }
     match &file.model {
+        ModelSection::Sesn { .. } => {
+            let cfg = sesn_config(&file.model, in_channels)?;
+            let dev = device.clone();
+            let make = move |s: &ParamStore| -> noether_train::Result<Sesn> {
+                Ok(Sesn::new(
+                    &cfg,
+                    s.var_builder(DType::F32, &dev).pp("backbone"),
+                )?)
+            };
+            with_backbone(file, device, make, visitor)
+        }
+        ModelSection::Tcnn { .. } => {
+            let cfg = tcnn_config(&file.model, in_channels)?;
+            let dev = device.clone();
+            let make = move |s: &ParamStore| -> noether_train::Result<TranslationCnn> {
+                Ok(TranslationCnn::new(
+                    &cfg,
+                    s.var_builder(DType::F32, &dev).pp("backbone"),
+                )?)
+            };
+            with_backbone(file, device, make, visitor)
+        }
         ModelSection::Gcnn { .. } => {
             let cfg = gcnn_config(&file.model, in_channels)?;
             let dev = device.clone();
@@ -865,6 +979,49 @@ fn gcnn_config(model: &ModelSection, in_channels: usize) -> Result<GCnnConfig> {
         n: *n,
         kernel_size: *kernel_size,
         structure: *structure,
+    })
+}
+
+/// The translation-CNN settings of a `tcnn` model section for images of `in_channels`
+/// channels.
+fn tcnn_config(model: &ModelSection, in_channels: usize) -> Result<TranslationCnnConfig> {
+    let ModelSection::Tcnn {
+        widths,
+        bundle,
+        structure,
+        kernel_size,
+    } = model
+    else {
+        bail!("model.backbone: expected \"tcnn\"");
+    };
+    Ok(TranslationCnnConfig {
+        in_channels,
+        widths: widths.clone(),
+        kernel_size: *kernel_size,
+        bundle: *bundle,
+        structure: *structure,
+    })
+}
+
+/// The SESN settings of a `sesn` model section for images of `in_channels` channels.
+fn sesn_config(model: &ModelSection, in_channels: usize) -> Result<SesnConfig> {
+    let ModelSection::Sesn {
+        widths,
+        kernel_size,
+        scales,
+        scale_size,
+        num_funcs,
+    } = model
+    else {
+        bail!("model.backbone: expected \"sesn\"");
+    };
+    Ok(SesnConfig {
+        in_channels,
+        widths: widths.clone(),
+        kernel_size: *kernel_size,
+        scales: scales.clone(),
+        scale_size: *scale_size,
+        num_funcs: *num_funcs,
     })
 }
 

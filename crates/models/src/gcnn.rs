@@ -17,26 +17,28 @@
 //!   channel, whose output channels are reshaped into `(C, N)` "pseudo-fibers": the same shape,
 //!   no group action at all.
 //!
-//! [`FiberBackbone`] reads the lifted map; [`pooled_fibers`] pools it over space; a
-//! [`RotationAction`] rotates image batches by elements of `C_N` (quarter turns exactly by
-//! [`rot90`], other angles by the bilinear matrix of [`filter_rotation_matrix`], the same
-//! interpolation as the filters); [`fiber_equivariance_error`] measures
-//! `|| P f(T_g x) - roll_g P f(x) || / || P f(x) ||` on pooled fibers, the identity that
-//! Homomorphic SSL rests on.
+//! [`GCnn::fibers_t`] is the lifted map; [`pooled_fibers`] pools it over space (the
+//! [`FiberBackbone`] fibers); a [`RotationAction`] rotates image batches by elements of `C_N`
+//! (quarter turns exactly by [`rot90`], other angles by the bilinear matrix of
+//! [`filter_rotation_matrix`], the same interpolation as the filters), and
+//! [`fiber_equivariance_error`] measures `|| P f(T_g x) - roll_g P f(x) || / || P f(x) ||` on
+//! pooled fibers, the identity that Homomorphic SSL rests on.
+//!
+//! [`fiber_equivariance_error`]: crate::fibers::fiber_equivariance_error
 //!
 //! Names: `features.{i}.conv.weight` (`(out, in, k, k)` lifting / plain,
 //! `(out, in, N, k, k)` group), `features.{i}.bn.*` (torchvision's `BatchNorm2d` names).
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use noether_models::gcnn::{FiberBackbone, GCnn, GCnnConfig, RotationAction, fiber_equivariance_error};
-//! use noether_models::ParamStore;
+//! use noether_models::fibers::{FiberBackbone, fiber_equivariance_error};
+//! use noether_models::{GCnn, GCnnConfig, ParamStore};
 //! let store = ParamStore::seeded(0);
 //! let cfg = GCnnConfig::new(1, vec![4, 8], 4);
 //! let net = GCnn::new(&cfg, store.var_builder(DType::F32, &Device::Cpu))?;
 //! let x = Tensor::randn(0f32, 1.0, (2, 1, 12, 12), &Device::Cpu)?;
 //! assert_eq!(net.fibers_t(&x, false)?.dims(), &[2, 8, 4, 6, 6]);
-//! let action = RotationAction::new(4, 12, DType::F32, &Device::Cpu)?;
+//! let action = net.action(12, 12, DType::F32, &Device::Cpu)?; // C4 rotations
 //! // a quarter turn of the input is a shift of the group axis
 //! assert!(fiber_equivariance_error(&net, &action, &x, 1)? < 1e-5);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -50,6 +52,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::fibers::{FiberBackbone, GroupAction, square_side};
 use crate::gconv::{
     GConvConfig, GroupBatchNorm, GroupConv, LiftingConv, filter_rotation_matrix, rot90,
 };
@@ -123,16 +126,6 @@ impl GCnnConfig {
         }
         Ok(())
     }
-}
-
-/// A backbone whose output has a group axis: `(B, C, H, W) -> (B, C_f, N, H', W')`.
-pub trait FiberBackbone: Backbone {
-    /// The lifted map `(B, fiber_dim, group_order, H', W')`.
-    fn fibers_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor>;
-    /// Channels per fiber.
-    fn fiber_dim(&self) -> usize;
-    /// Elements of the group axis.
-    fn group_order(&self) -> usize;
 }
 
 #[derive(Debug, Clone)]
@@ -253,8 +246,9 @@ fn shuffle_index(block: usize, n: usize, device: &Device) -> candle_core::Result
     Tensor::new(p.as_slice(), device)
 }
 
-impl FiberBackbone for GCnn {
-    fn fibers_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+impl GCnn {
+    /// The lifted map `(B, fiber_dim, N, H', W')`.
+    pub fn fibers_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         check_images("GCnn", xs, self.config.in_channels)?;
         let n = self.config.n;
         let last = self.blocks.len() - 1;
@@ -294,12 +288,37 @@ impl FiberBackbone for GCnn {
         Ok(h)
     }
 
+    /// The order `N` of the group axis.
+    pub fn group_order(&self) -> usize {
+        self.config.n
+    }
+}
+
+impl FiberBackbone for GCnn {
+    /// The lifted map averaged over space ([`pooled_fibers`]).
+    fn pooled_fibers_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        pooled_fibers(&self.fibers_t(xs, train)?)
+    }
+
     fn fiber_dim(&self) -> usize {
         self.config.widths.last().copied().unwrap_or(0)
     }
 
-    fn group_order(&self) -> usize {
-        self.config.n
+    /// [`GroupAction::Rotation`] on square images.
+    fn action(
+        &self,
+        height: usize,
+        width: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<GroupAction> {
+        let side = square_side(height, width, "rotation group")?;
+        Ok(GroupAction::Rotation(RotationAction::new(
+            self.config.n,
+            side,
+            dtype,
+            device,
+        )?))
     }
 }
 
@@ -314,7 +333,7 @@ impl Backbone for GCnn {
     /// Pooled fibers, then the maximum over the group axis: `(B, C)`, invariant to the group
     /// for [`Structure::Equivariant`].
     fn features_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        pooled_fibers(&self.fibers_t(xs, train)?)?.max(2)
+        self.pooled_fibers_t(xs, train)?.max(2)
     }
 
     fn feature_dim(&self) -> usize {
@@ -327,28 +346,6 @@ impl Backbone for GCnn {
 pub fn pooled_fibers(map: &Tensor) -> candle_core::Result<Tensor> {
     let _ = map.dims5()?;
     map.mean(4)?.mean(3)
-}
-
-/// `fibers (B, C, N)` -> `(B, C)`: image `i`'s fiber at group element `index[i]`.
-pub fn select_fibers(fibers: &Tensor, index: &[usize]) -> candle_core::Result<Tensor> {
-    let (b, c, n) = fibers.dims3()?;
-    if index.len() != b {
-        candle_core::bail!("select_fibers: {} indices for a batch of {b}", index.len());
-    }
-    if let Some(bad) = index.iter().find(|&&g| g >= n) {
-        candle_core::bail!("select_fibers: group element {bad} of a group of order {n}");
-    }
-    let flat: Vec<u32> = index
-        .iter()
-        .enumerate()
-        .map(|(i, &g)| (i * n + g) as u32)
-        .collect();
-    let ix = Tensor::new(flat.as_slice(), fibers.device())?;
-    fibers
-        .transpose(1, 2)?
-        .contiguous()?
-        .reshape((b * n, c))?
-        .index_select(&ix, 0)
 }
 
 /// The action of `C_N` on square images `(B, C, S, S)`: element `r` rotates by `2 pi r / N`
@@ -443,28 +440,4 @@ impl RotationAction {
             .collect();
         all.index_select(&Tensor::new(ix.as_slice(), x.device())?, 0)
     }
-}
-
-/// `|| P f(T_s x) - roll(P f(x), s) || / || P f(x) ||` in eval mode, `P` the spatial pooling
-/// ([`pooled_fibers`]) and `T_s` the action of element `s`: 0 for an exact homomorphism.
-pub fn fiber_equivariance_error<B: FiberBackbone + ?Sized>(
-    net: &B,
-    action: &RotationAction,
-    x: &Tensor,
-    s: usize,
-) -> candle_core::Result<f64> {
-    let base = pooled_fibers(&net.fibers_t(x, false)?)?;
-    let moved = pooled_fibers(&net.fibers_t(&action.rotate_all(x, s)?, false)?)?;
-    let expect = base.roll(s as i32, 2)?;
-    let num = (moved - &expect)?
-        .sqr()?
-        .sum_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?;
-    let den = expect
-        .sqr()?
-        .sum_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?;
-    Ok((num / den.max(f64::MIN_POSITIVE)).sqrt())
 }

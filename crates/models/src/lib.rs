@@ -10,14 +10,17 @@ pub mod attention;
 pub mod convnet;
 pub mod equimod;
 mod error;
+pub mod fibers;
 pub mod gcnn;
 pub mod gconv;
 pub mod layers;
 pub mod mlp;
 pub mod norm;
 pub mod resnet;
+pub mod sesn;
 pub mod sie;
 pub mod store;
+pub mod tcnn;
 pub mod transformer;
 pub mod vit;
 
@@ -25,14 +28,17 @@ pub use attention::{KeyValue, MultiHeadAttention};
 pub use convnet::{ConvNet, ConvNetConfig};
 pub use equimod::{EquimodConfig, EquimodPredictor, TransformationEncoder};
 pub use error::{ModelError, Result};
-pub use gcnn::{FiberBackbone, GCnn, GCnnConfig, RotationAction, Structure};
+pub use fibers::{FiberBackbone, GroupAction};
+pub use gcnn::{GCnn, GCnnConfig, RotationAction, Structure};
 pub use gconv::{GConvConfig, GroupBatchNorm, GroupConv, GroupPool, LiftingConv};
 pub use layers::{Backbone, linear_normal, torch_linear, torch_uniform};
 pub use mlp::{Mlp, MlpConfig, OutputNorm};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth, Stem};
+pub use sesn::{ScaleAction, SesConv, SesLift, Sesn, SesnConfig};
 pub use sie::{HypernetConfig, HypernetPredictor};
 pub use store::{LoadReport, Param, ParamKind, ParamStore};
+pub use tcnn::{TranslationAction, TranslationCnn, TranslationCnnConfig};
 pub use transformer::{
     ContextMask, ContextTransformer, ContextTransformerConfig, KvCache, MaskSource, PairMask,
 };

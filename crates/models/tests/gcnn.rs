@@ -6,7 +6,8 @@
 mod support;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
-use noether_models::gcnn::{pooled_fibers, select_fibers};
+use noether_models::fibers::{fiber_equivariance_error, select_fibers};
+use noether_models::gcnn::pooled_fibers;
 use noether_models::gconv::rot90;
 use noether_models::{
     Backbone, FiberBackbone, GCnn, GCnnConfig, ParamStore, RotationAction, Structure,
@@ -81,26 +82,26 @@ fn equivariant_lifted_map_is_a_homomorphism_for_quarter_turns() -> TestResult {
 #[test]
 fn pooled_fiber_error_is_zero_only_with_structure() -> TestResult {
     let x = images(4, 16, DType::F32)?;
-    let a4 = RotationAction::new(4, 16, DType::F32, &Device::Cpu)?;
     let (_, eq) = net(Structure::Equivariant, 4, DType::F32)?;
+    let a4 = eq.action(16, 16, DType::F32, &Device::Cpu)?;
     for s in 1..4 {
-        let e = noether_models::gcnn::fiber_equivariance_error(&eq, &a4, &x, s)?;
+        let e = fiber_equivariance_error(&eq, &a4, &x, s)?;
         assert!(e < 1e-5, "equivariant C4, element {s}: {e}");
     }
     for structure in [Structure::Shuffled, Structure::Plain] {
         let (_, other) = net(structure, 4, DType::F32)?;
-        let e = noether_models::gcnn::fiber_equivariance_error(&other, &a4, &x, 1)?;
+        let e = fiber_equivariance_error(&other, &a4, &x, 1)?;
         assert!(e > 0.05, "{structure:?} should not be equivariant: {e}");
     }
     // C8: quarter turns exact, 45 degrees approximate but far better than no structure
-    let a8 = RotationAction::new(8, 16, DType::F32, &Device::Cpu)?;
     let (_, eq8) = net(Structure::Equivariant, 8, DType::F32)?;
-    let quarter = noether_models::gcnn::fiber_equivariance_error(&eq8, &a8, &x, 2)?;
+    let a8 = eq8.action(16, 16, DType::F32, &Device::Cpu)?;
+    let quarter = fiber_equivariance_error(&eq8, &a8, &x, 2)?;
     assert!(quarter < 1e-5, "C8 quarter turn: {quarter}");
     let smooth = smooth_images(4, 16)?;
-    let eighth = noether_models::gcnn::fiber_equivariance_error(&eq8, &a8, &smooth, 1)?;
+    let eighth = fiber_equivariance_error(&eq8, &a8, &smooth, 1)?;
     let (_, plain8) = net(Structure::Plain, 8, DType::F32)?;
-    let plain = noether_models::gcnn::fiber_equivariance_error(&plain8, &a8, &smooth, 1)?;
+    let plain = fiber_equivariance_error(&plain8, &a8, &smooth, 1)?;
     println!("C8 45 degrees on smooth images: equivariant {eighth:.3}, plain {plain:.3}");
     assert!(
         eighth < plain / 2.0,

@@ -1,7 +1,7 @@
 //! Homomorphic SSL and its augmentation-SSL counterpart: the identity the method rests on (with
-//! an exact C4 homomorphism the two give the same loss for the same group elements; without
-//! structure they do not), the positives' group-distance distribution, gradients for every
-//! parameter in both modes, and the one-view batch source.
+//! an exact homomorphism, C4 rotations or cyclic translations, the two give the same loss for
+//! the same group elements; without structure they do not), the positives' group-distance
+//! distribution, gradients for every parameter in both modes, and the one-view batch source.
 
 mod common;
 
@@ -12,7 +12,10 @@ use candle_core::{DType, Device, Tensor};
 use common::metrics;
 use noether_data::Split;
 use noether_data::render::Mini3dieConfig;
-use noether_models::{GCnn, GCnnConfig, ParamStore, Structure};
+use noether_models::{
+    FiberBackbone, GCnn, GCnnConfig, GroupAction, ParamStore, RotationAction, Sesn, SesnConfig,
+    Structure, TranslationCnn, TranslationCnnConfig,
+};
 use noether_train::data::{self, OneViewSource, SourceConfig};
 use noether_train::methods::hssl::sample_elements;
 use noether_train::methods::{Hssl, HsslConfig, HsslMode, Images};
@@ -29,6 +32,15 @@ fn ctx(step: u64) -> StepContext {
     }
 }
 
+fn hssl_config(mode: HsslMode) -> HsslConfig {
+    HsslConfig {
+        mode,
+        proj_hidden: 16,
+        proj_out: 8,
+        ..HsslConfig::default()
+    }
+}
+
 fn method(mode: HsslMode, structure: Structure, n: usize, dtype: DType) -> Result<Hssl<GCnn>> {
     let store = ParamStore::seeded(2);
     let cfg = GCnnConfig {
@@ -36,13 +48,29 @@ fn method(mode: HsslMode, structure: Structure, n: usize, dtype: DType) -> Resul
         ..GCnnConfig::new(3, vec![4, 6, 8], n)
     };
     let backbone = GCnn::new(&cfg, store.var_builder(dtype, &Device::Cpu).pp("backbone"))?;
-    let config = HsslConfig {
-        mode,
-        proj_hidden: 16,
-        proj_out: 8,
-        ..HsslConfig::default()
+    Hssl::new(store, backbone, &hssl_config(mode), dtype, &Device::Cpu)
+}
+
+/// H-SSL / A-SSL over a translation CNN with `k x k` bundles (16 px: an 8x8 grid, stride 2).
+fn shift_method(
+    mode: HsslMode,
+    structure: Structure,
+    bundle: usize,
+    dtype: DType,
+) -> Result<Hssl<TranslationCnn>> {
+    let store = ParamStore::seeded(2);
+    let cfg = TranslationCnnConfig {
+        structure,
+        bundle,
+        ..TranslationCnnConfig::new(3, vec![4, 6])
     };
-    Hssl::new(store, backbone, &config, dtype, &Device::Cpu)
+    let vb = store.var_builder(dtype, &Device::Cpu).pp("backbone");
+    let backbone = TranslationCnn::new(&cfg, vb)?;
+    Hssl::new(store, backbone, &hssl_config(mode), dtype, &Device::Cpu)
+}
+
+fn rotations(n: usize) -> GroupAction {
+    GroupAction::Rotation(RotationAction::new(n, 4, DType::F32, &Device::Cpu).expect("valid"))
 }
 
 fn images(b: usize, size: usize, dtype: DType) -> Result<Images> {
@@ -54,7 +82,7 @@ fn images(b: usize, size: usize, dtype: DType) -> Result<Images> {
     })
 }
 
-fn loss_of(m: &mut Hssl<GCnn>, batch: &Images, step: u64) -> Result<f64> {
+fn loss_of<B: FiberBackbone>(m: &mut Hssl<B>, batch: &Images, step: u64) -> Result<f64> {
     let l = m.losses(batch, &ctx(step))?.total;
     Ok(l.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
@@ -91,13 +119,131 @@ fn assl_and_hssl_losses_agree_with_an_exact_homomorphism_only() -> Result<()> {
 }
 
 #[test]
+fn translation_bundles_are_crops_exactly() -> Result<()> {
+    // circular padding, shifts by whole cells: exact for single fibers and bundles
+    let batch = images(6, 16, DType::F64)?;
+    for bundle in [1, 3] {
+        for step in 0..2 {
+            let mut h = shift_method(
+                HsslMode::Homomorphic,
+                Structure::Equivariant,
+                bundle,
+                DType::F64,
+            )?;
+            let mut a = shift_method(
+                HsslMode::Augmented,
+                Structure::Equivariant,
+                bundle,
+                DType::F64,
+            )?;
+            let (lh, la) = (
+                loss_of(&mut h, &batch, step)?,
+                loss_of(&mut a, &batch, step)?,
+            );
+            assert!(
+                (lh - la).abs() < 1e-9 * lh.abs(),
+                "bundle {bundle}, step {step}: H-SSL {lh} vs A-SSL {la}"
+            );
+        }
+    }
+    let mut h = shift_method(HsslMode::Homomorphic, Structure::Shuffled, 1, DType::F64)?;
+    let mut a = shift_method(HsslMode::Augmented, Structure::Shuffled, 1, DType::F64)?;
+    let (lh, la) = (loss_of(&mut h, &batch, 0)?, loss_of(&mut a, &batch, 0)?);
+    assert!((lh - la).abs() > 1e-4, "shuffled: {lh} vs {la}");
+    // the bundle size changes the fibers
+    let mut k2 = shift_method(HsslMode::Homomorphic, Structure::Equivariant, 2, DType::F64)?;
+    let mut k1 = shift_method(HsslMode::Homomorphic, Structure::Equivariant, 1, DType::F64)?;
+    assert!((loss_of(&mut k2, &batch, 0)? - loss_of(&mut k1, &batch, 0)?).abs() > 1e-6);
+    // the equivariance error is reported, ~0
+    let m = shift_method(HsslMode::Homomorphic, Structure::Equivariant, 2, DType::F64)?;
+    let extra = noether_train::Embed::extra_metrics(&m, &batch.x)?;
+    assert_eq!(extra.len(), 1);
+    assert!(extra[0].1 < 1e-10, "{extra:?}");
+    Ok(())
+}
+
+#[test]
+fn scale_fibers_approximate_shrunk_views() -> Result<()> {
+    // SESN: 3 scales; A-SSL's view of fiber t is the image shrunk by 1.41^t
+    let store = |mode| -> Result<Hssl<Sesn>> {
+        let store = ParamStore::seeded(4);
+        let vb = store.var_builder(DType::F64, &Device::Cpu).pp("backbone");
+        let net = Sesn::new(&SesnConfig::new(3, vec![4, 6]), vb)?;
+        Hssl::new(store, net, &hssl_config(mode), DType::F64, &Device::Cpu)
+    };
+    let batch = images(6, 16, DType::F64)?;
+    let (mut h, mut a) = (store(HsslMode::Homomorphic)?, store(HsslMode::Augmented)?);
+    let (lh, la) = (loss_of(&mut h, &batch, 0)?, loss_of(&mut a, &batch, 0)?);
+    assert!(
+        lh.is_finite() && la.is_finite() && (lh - la).abs() > 1e-9,
+        "{lh} vs {la}"
+    );
+    let action = h.backbone().action(16, 16, DType::F64, &Device::Cpu)?;
+    assert_eq!((action.order(), action.max_distance()), (3, 2));
+    assert_eq!(action.view_element(2), 2);
+    let extra = noether_train::Embed::extra_metrics(&h, &batch.x)?;
+    assert_eq!(extra[0].0, "fiber_equivariance_error");
+    assert!(extra[0].1.is_finite() && extra[0].1 > 0.0, "{extra:?}");
+    // pairs: distinct by default, at |a - b| = d when asked
+    let (x, y) = sample_elements(&action, &[], 600, &ctx(0));
+    assert!(x.iter().zip(&y).all(|(p, q)| p != q && *p < 3 && *q < 3));
+    let (x, y) = sample_elements(&action, &[2], 200, &ctx(1));
+    let pairs: BTreeSet<(usize, usize)> = x.into_iter().zip(y).collect();
+    assert_eq!(pairs, BTreeSet::from([(0, 2), (2, 0)]));
+    Ok(())
+}
+
+#[test]
+fn translation_positives_follow_the_chebyshev_distances() -> Result<()> {
+    let net = TranslationCnn::new(
+        &TranslationCnnConfig::new(1, vec![2, 2, 2]),
+        ParamStore::seeded(0).var_builder(DType::F32, &Device::Cpu),
+    )?;
+    let action = net.action(32, 32, DType::F32, &Device::Cpu)?; // 8x8 grid, stride 4
+    assert_eq!((action.order(), action.max_distance()), (64, 4));
+    let torus = |a: usize, b: usize| action.distance(action.compose(action.inverse(a), b));
+    let (a, b) = sample_elements(&action, &[], 2000, &ctx(0));
+    assert!(a.iter().zip(&b).all(|(x, y)| x != y));
+    let (a, b) = sample_elements(&action, &[1, 3], 2000, &ctx(1));
+    let ds: BTreeSet<usize> = a.iter().zip(&b).map(|(&x, &y)| torus(x, y)).collect();
+    assert_eq!(ds, BTreeSet::from([1, 3]));
+    // every one of the 8 neighbours at distance 1 is drawn
+    let (a, b) = sample_elements(&action, &[1], 2000, &ctx(2));
+    let steps: BTreeSet<usize> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| action.compose(action.inverse(x), y))
+        .collect();
+    assert_eq!(steps.len(), 8, "{steps:?}");
+    // an input that is not a whole number of cells, a bundle too large: errors naming them
+    let e = net
+        .action(30, 32, DType::F32, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("multiples of 4"), "{e}");
+    let big = TranslationCnn::new(
+        &TranslationCnnConfig {
+            bundle: 9,
+            ..TranslationCnnConfig::new(1, vec![2, 2, 2])
+        },
+        ParamStore::seeded(0).var_builder(DType::F32, &Device::Cpu),
+    )?;
+    let e = big
+        .action(32, 32, DType::F32, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bundle"), "{e}");
+    Ok(())
+}
+
+#[test]
 fn positives_follow_the_distance_distribution() {
     let cyclic = |a: usize, b: usize, n: usize| {
         let d = (a + n - b) % n;
         d.min(n - d)
     };
     // default: b uniform among the elements other than a
-    let (a, b) = sample_elements(4, &[], 4000, &ctx(0));
+    let (a, b) = sample_elements(&rotations(4), &[], 4000, &ctx(0));
     assert!(a.iter().zip(&b).all(|(x, y)| x != y));
     let mut counts = [0usize; 4];
     for (x, y) in a.iter().zip(&b) {
@@ -108,21 +254,21 @@ fn positives_follow_the_distance_distribution() {
         assert!((1150..1520).contains(&c), "{counts:?}");
     }
     // fixed distances, both signs
-    let (a, b) = sample_elements(8, &[2], 1000, &ctx(1));
+    let (a, b) = sample_elements(&rotations(8), &[2], 1000, &ctx(1));
     assert!(a.iter().zip(&b).all(|(&x, &y)| cyclic(x, y, 8) == 2));
     let offsets: BTreeSet<usize> = a.iter().zip(&b).map(|(x, y)| (y + 8 - x) % 8).collect();
     assert_eq!(offsets, BTreeSet::from([2, 6]));
-    let (a, b) = sample_elements(8, &[1, 4], 1000, &ctx(1));
+    let (a, b) = sample_elements(&rotations(8), &[1, 4], 1000, &ctx(1));
     let ds: BTreeSet<usize> = a.iter().zip(&b).map(|(&x, &y)| cyclic(x, y, 8)).collect();
     assert_eq!(ds, BTreeSet::from([1, 4]));
     // a function of (seed, step)
     assert_eq!(
-        sample_elements(8, &[], 50, &ctx(3)),
-        sample_elements(8, &[], 50, &ctx(3))
+        sample_elements(&rotations(8), &[], 50, &ctx(3)),
+        sample_elements(&rotations(8), &[], 50, &ctx(3))
     );
     assert_ne!(
-        sample_elements(8, &[], 50, &ctx(3)),
-        sample_elements(8, &[], 50, &ctx(4))
+        sample_elements(&rotations(8), &[], 50, &ctx(3)),
+        sample_elements(&rotations(8), &[], 50, &ctx(4))
     );
 }
 
@@ -203,10 +349,13 @@ fn bad_settings_name_the_field() -> Result<()> {
         distances: vec![3],
         ..HsslConfig::default()
     };
-    let e = Hssl::new(store, backbone, &config, DType::F32, &Device::Cpu)
+    // checked against the group when the first batch shows the image size
+    let mut m = Hssl::new(store, backbone, &config, DType::F32, &Device::Cpu)?;
+    let e = m
+        .losses(&images(2, 8, DType::F32)?, &ctx(0))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("hssl.distances"), "{e}");
+    assert!(e.contains("hssl.distances") && e.contains("C4"), "{e}");
     let mut m = method(HsslMode::Homomorphic, Structure::Equivariant, 4, DType::F32)?;
     let flat = Images {
         x: Tensor::zeros((2, 3, 8), DType::F32, &Device::Cpu)?,

@@ -32,6 +32,7 @@ use noether_eval::{
     knn_classify, linear_probe, regression_r2,
 };
 use noether_train::data::{Dataset, EquimodSource, SourceConfig, image_tensor_batches};
+use noether_train::methods::{GesslConfig, SigmaConfig, TaskClassifier, gessl_name, sigma};
 use noether_train::{BatchSource, Checkpoint, CheckpointDir, Embed, Method};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,6 +81,20 @@ pub struct EvalProtocol {
     pub param_batches_val: usize,
     /// The seed of every choice the evaluation makes.
     pub seed: u64,
+    /// The sigma-measurement (GeSSL's; for every method with a task classifier): held-out
+    /// mini-batches of the run's batch size it averages over (0: not measured).
+    #[serde(default)]
+    pub sigma_tasks: usize,
+    /// SGD steps and learning rate that approximate the task-optimal model `theta*_tau`.
+    #[serde(default = "default_sigma")]
+    pub sigma: SigmaConfig,
+}
+
+fn default_sigma() -> SigmaConfig {
+    SigmaConfig {
+        steps: 10,
+        lr: 0.05,
+    }
 }
 
 impl EvalProtocol {
@@ -96,6 +111,8 @@ impl EvalProtocol {
             param_batches_train: 1,
             param_batches_val: 1,
             seed: 0,
+            sigma_tasks: 1,
+            sigma: SigmaConfig { steps: 2, lr: 0.05 },
         }
     }
 
@@ -113,6 +130,8 @@ impl EvalProtocol {
             param_batches_train: 16,
             param_batches_val: 8,
             seed: 0,
+            sigma_tasks: 4,
+            sigma: default_sigma(),
         }
     }
 
@@ -129,6 +148,11 @@ impl EvalProtocol {
             param_batches_train: 128,
             param_batches_val: 32,
             seed: 0,
+            sigma_tasks: 32,
+            sigma: SigmaConfig {
+                steps: 50,
+                lr: 0.05,
+            },
         }
     }
 
@@ -302,24 +326,62 @@ impl Visit for EvalVisit<'_> {
         S: BatchSource<Batch = M::Batch>,
     {
         let step = match self.checkpoint {
-            Some(dir) => Some(load_weights(m, dir)?),
+            Some(dir) => Some(load_weights(m, m.name(), dir)?),
             None => None,
         };
         let metrics = evaluate(m, self.data, self.protocol, self.device)?;
         Ok((m.name().to_string(), step, metrics))
     }
+
+    /// A GeSSL run is evaluated as its base method (GeSSL adds no parameters), plus the
+    /// sigma-measurement on held-out tasks for every method with a task classifier.
+    fn visit_tasked<M, S>(
+        self,
+        m: &mut M,
+        _source: impl FnOnce() -> Result<S>,
+        source_on: impl Fn(Arc<Dataset>, u64) -> Result<S>,
+        gessl: Option<&GesslConfig>,
+    ) -> Result<Self::Out>
+    where
+        M: Method + Embed + TaskClassifier,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let name = match gessl {
+            Some(_) => gessl_name(m.name()),
+            None => m.name().to_string(),
+        };
+        let step = match self.checkpoint {
+            Some(dir) => Some(load_weights(m, &name, dir)?),
+            None => None,
+        };
+        let mut metrics = evaluate(m, self.data, self.protocol, self.device)?;
+        let p = self.protocol;
+        if p.sigma_tasks > 0 {
+            let mut held_out = source_on(self.data.val.clone(), p.seed)
+                .context("the sigma-measurement's held-out tasks")?;
+            let tasks = (0..p.sigma_tasks)
+                .map(|_| held_out.next_batch())
+                .collect::<noether_train::Result<Vec<_>>>()?;
+            let temperature = gessl
+                .and_then(|g| g.temperature)
+                .unwrap_or_else(|| m.task_temperature());
+            let s = sigma(m, &tasks, &p.sigma, temperature).context("sigma-measurement")?;
+            metrics.insert("sigma".into(), s);
+        }
+        Ok((name, step, metrics))
+    }
 }
 
 /// Loads every store of `m` from the checkpoint in `dir` (strict: every tensor by name,
-/// shape and dtype) and returns its step.
-fn load_weights<M: Method>(m: &M, dir: &Path) -> Result<u64> {
+/// shape and dtype), which must have been written by method `name`, and returns its step.
+fn load_weights<M: Method>(m: &M, name: &str, dir: &Path) -> Result<u64> {
     let ck = Checkpoint::read(dir)?;
-    if ck.state.method != m.name() {
+    if ck.state.method != name {
         bail!(
             "checkpoint {}: written by method `{}`, the run file builds `{}`",
             dir.display(),
             ck.state.method,
-            m.name()
+            name
         );
     }
     for s in m.stores() {

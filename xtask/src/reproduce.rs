@@ -35,6 +35,7 @@ use crate::train::{
 };
 use noether_data::{DigitsConfig, Rotation};
 use noether_models::Structure;
+use noether_train::methods::MetaGradient;
 
 /// Arguments of `cargo xtask reproduce`.
 #[derive(Debug, Args)]
@@ -43,7 +44,8 @@ pub struct ReproduceArgs {
     #[arg(long, default_value = "quick", value_name = "NAME")]
     profile: String,
     /// Only these suites (comma-separated): ssl (SimCLR, BYOL, VICReg, EquiMod on mini3die),
-    /// hssl (Homomorphic SSL on rotated digits) [default: all].
+    /// hssl (Homomorphic SSL on rotated digits), hssl-translation, hssl-scale, gessl (GeSSL
+    /// around SimCLR and VICReg on mini3die) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     suite: Vec<String>,
     /// Only these experiments (comma-separated), e.g. random, simclr, byol, vicreg,
@@ -102,6 +104,28 @@ enum Tweak {
     Distances(&'static [usize]),
     /// The bundle size of a translation CNN.
     Bundle(usize),
+    /// `train.steps` times this factor (at least 1; the warm-up kept inside the run): the
+    /// equal-wall-time baseline.
+    Steps(f64),
+    /// GeSSL's `K`, `lambda` and meta-gradient, and `train.steps` times `steps` (the
+    /// ablation's short runs).
+    Gessl {
+        inner_steps: usize,
+        lookahead: usize,
+        meta: MetaGradient,
+        steps: f64,
+    },
+}
+
+/// Multiplies `train.steps` by `factor` (at least one step), keeping the warm-up inside.
+fn scale_steps(file: &mut RunFile, factor: f64) {
+    let steps = ((file.train.steps as f64 * factor).round() as u64).max(1);
+    file.train.steps = steps;
+    if let noether_train::ScheduleConfig::WarmupCosine { warmup_steps, .. } =
+        &mut file.train.schedule
+    {
+        *warmup_steps = ((*warmup_steps as f64 * factor).round() as u64).min(steps);
+    }
 }
 
 impl Experiment {
@@ -158,6 +182,24 @@ impl Experiment {
                     self.name
                 ),
             },
+            Tweak::Steps(f) => scale_steps(file, f),
+            Tweak::Gessl {
+                inner_steps,
+                lookahead,
+                meta,
+                steps,
+            } => {
+                let Some(g) = &mut file.gessl else {
+                    bail!(
+                        "experiment {}: a GeSSL tweak needs a [gessl] run",
+                        self.name
+                    );
+                };
+                g.inner_steps = inner_steps;
+                g.lookahead = lookahead;
+                g.meta_gradient = meta;
+                scale_steps(file, steps);
+            }
         }
         Ok(())
     }
@@ -258,6 +300,68 @@ const SCALE_EXPERIMENTS: [Experiment; 3] = [
     Experiment::run("hssl-sesn", "H-SSL, SESN", "hssl_scale"),
 ];
 
+/// The GeSSL suite on mini3die (`docs/gessl.md`): SimCLR and VICReg with and without GeSSL
+/// at equal samples seen (M = 2 tasks per outer step, half the steps), SimCLR at about
+/// GeSSL's wall time, and a short-run ablation over `K`, `lambda` and the meta-gradient.
+const GESSL_EXPERIMENTS: [Experiment; 15] = [
+    Experiment::run("gessl-random", "random encoder", "simclr").random(),
+    Experiment::run("gessl-base-simclr", "SimCLR", "simclr"),
+    Experiment::run("gessl-simclr", "SimCLR + GeSSL", "gessl_simclr"),
+    Experiment::run("gessl-base-simclr-long", "SimCLR, 3.5x steps", "simclr")
+        .tweak(Tweak::Steps(3.5)),
+    Experiment::run("gessl-base-vicreg", "VICReg", "vicreg"),
+    Experiment::run("gessl-vicreg", "VICReg + GeSSL", "gessl_vicreg"),
+    Experiment::run("gessl-abl-k0-l1", "abl.: K 0, λ 1", "gessl_simclr")
+        .tweak(ablation(0, 1, MetaGradient::FirstOrder))
+        .seeds(1),
+    Experiment::run("gessl-abl-k0-l2", "abl.: K 0, λ 2", "gessl_simclr")
+        .tweak(ablation(0, 2, MetaGradient::FirstOrder))
+        .seeds(1),
+    Experiment::run("gessl-abl-k0-l5", "abl.: K 0, λ 5", "gessl_simclr")
+        .tweak(ablation(0, 5, MetaGradient::FirstOrder))
+        .seeds(1),
+    Experiment::run(
+        "gessl-abl-fo-l1",
+        "abl.: K 1, λ 1, first-order",
+        "gessl_simclr",
+    )
+    .tweak(ablation(1, 1, MetaGradient::FirstOrder))
+    .seeds(1),
+    Experiment::run(
+        "gessl-abl-fo-l2",
+        "abl.: K 1, λ 2, first-order",
+        "gessl_simclr",
+    )
+    .tweak(ablation(1, 2, MetaGradient::FirstOrder))
+    .seeds(1),
+    Experiment::run(
+        "gessl-abl-fo-l5",
+        "abl.: K 1, λ 5, first-order",
+        "gessl_simclr",
+    )
+    .tweak(ablation(1, 5, MetaGradient::FirstOrder))
+    .seeds(1),
+    Experiment::run("gessl-abl-hvp-l1", "abl.: K 1, λ 1, HVP", "gessl_simclr")
+        .tweak(ablation(1, 1, MetaGradient::Hvp))
+        .seeds(1),
+    Experiment::run("gessl-abl-hvp-l2", "abl.: K 1, λ 2, HVP", "gessl_simclr")
+        .tweak(ablation(1, 2, MetaGradient::Hvp))
+        .seeds(1),
+    Experiment::run("gessl-abl-hvp-l5", "abl.: K 1, λ 5, HVP", "gessl_simclr")
+        .tweak(ablation(1, 5, MetaGradient::Hvp))
+        .seeds(1),
+];
+
+/// An ablation point of the GeSSL suite: half the main run's steps.
+const fn ablation(inner_steps: usize, lookahead: usize, meta: MetaGradient) -> Tweak {
+    Tweak::Gessl {
+        inner_steps,
+        lookahead,
+        meta,
+        steps: 0.5,
+    }
+}
+
 /// A sweep plotted on a suite's page: H-SSL next to A-SSL at each point.
 #[derive(Debug, Clone, Copy)]
 struct Sweep {
@@ -275,6 +379,12 @@ enum SecondPlot {
     R2,
     /// A sweep (`sweep.svg`).
     Sweep(Sweep),
+    /// Bars of other metrics (`metrics.svg`): the title, the y label, `(key, label, scale)`.
+    Bars(
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str, f64)],
+    ),
     /// None.
     None,
 }
@@ -303,7 +413,7 @@ struct Suite {
     plot: SecondPlot,
 }
 
-const SUITES: [Suite; 4] = [
+const SUITES: [Suite; 5] = [
     Suite {
         name: "ssl",
         title: "Invariant and equivariant SSL (SimCLR, BYOL, VICReg, EquiMod)",
@@ -385,6 +495,29 @@ const SUITES: [Suite; 4] = [
                  (spatial maximum) for one scale step (shrinking by 1.41), over the scales \
                  `s + 1 < S`; training images per second at the end of the run.",
         plot: SecondPlot::None,
+    },
+    Suite {
+        name: "gessl",
+        title: "GeSSL: the bilevel universality wrapper around SimCLR and VICReg",
+        experiments: &GESSL_EXPERIMENTS,
+        data: "mini3die",
+        paper: false,
+        subdir: "gessl",
+        columns: &GESSL_COLUMNS,
+        claims: gessl_claims,
+        legend: "Probe and kNN on frozen encoder features of the held-out split; sigma: the mean \
+                 KL(p_theta* || p_theta) of the task classifier on 4 held-out mini-batches, \
+                 theta* = 10 SGD steps (lr 0.05) of the base loss on the batch (lower: closer to \
+                 the task-optimal models); images per second count samples seen (GeSSL: M = 2 \
+                 batches per outer step). GeSSL runs see as many samples as their base run \
+                 (60 outer steps of 2 batches vs 120 steps); `SimCLR, 3.5x steps` is the base at \
+                 about GeSSL's wall time. Ablation rows (`abl.`): SimCLR + GeSSL at half the \
+                 budget, one seed.",
+        plot: SecondPlot::Bars(
+            "sigma-measurement on held-out mini-batches",
+            "sigma (KL, nats)",
+            &[("sigma", "sigma", 1.0)],
+        ),
     },
 ];
 
@@ -564,6 +697,16 @@ const HSSL_COLUMNS: [Column; 7] = [
 ];
 
 /// The translation suite's columns (no quarter turns).
+/// The GeSSL suite's columns.
+const GESSL_COLUMNS: [Column; 6] = [
+    ("probe_top1", "probe top-1 %", 100.0, 1),
+    ("knn_top1", "kNN top-1 %", 100.0, 1),
+    ("sigma", "sigma", 1.0, 3),
+    ("images_per_second", "train img/s", 1.0, 0),
+    ("train_seconds", "train s", 1.0, 0),
+    ("eval_seconds", "eval s", 1.0, 0),
+];
+
 const TRANSLATION_COLUMNS: [Column; 6] = [
     HSSL_COLUMNS[0],
     HSSL_COLUMNS[1],
@@ -1004,6 +1147,83 @@ fn ssl_claims(results: &[RunResult]) -> Vec<Claim> {
     out
 }
 
+/// The claims of the GeSSL issue, checked on the numbers: sigma falls, top-1 at equal samples
+/// seen and at equal wall time, the cost per sample.
+fn gessl_claims(results: &[RunResult]) -> Vec<Claim> {
+    let x = &GESSL_EXPERIMENTS;
+    let mut out = Vec::new();
+    let pairs = [
+        ("gessl-simclr", "gessl-base-simclr"),
+        ("gessl-vicreg", "gessl-base-vicreg"),
+    ];
+    for (g, b) in pairs {
+        if let (Some(s), Some(t)) = (stat(results, g, "sigma"), stat(results, b, "sigma")) {
+            out.push(Claim {
+                claim: format!(
+                    "{} lowers sigma relative to {} (held-out mini-batches)",
+                    label_of(x, g),
+                    label_of(x, b)
+                ),
+                holds: s.0 < t.0,
+                measured: format!("{} vs {}", pm(s, 1.0, 3), pm(t, 1.0, 3)),
+            });
+        }
+        out.extend(top1_at_least(results, g, b, "at equal samples seen"));
+        if let (Some(s), Some(t)) = (
+            stat(results, g, "images_per_second"),
+            stat(results, b, "images_per_second"),
+        ) {
+            out.push(Claim {
+                claim: format!(
+                    "{} costs about (K + lambda + 1.5) = 3.5x {} per sample seen (within 30 %)",
+                    label_of(x, g),
+                    label_of(x, b)
+                ),
+                holds: ((t.0 / s.0) / 3.5 - 1.0).abs() <= 0.3,
+                measured: format!(
+                    "{:.0} vs {:.0} images/s: {:.2}x per sample",
+                    s.0,
+                    t.0,
+                    t.0 / s.0
+                ),
+            });
+        }
+    }
+    let (g, long) = ("gessl-simclr", "gessl-base-simclr-long");
+    if let (Some(mut c), Some(ws), Some(wt)) = (
+        top1_at_least(results, g, long, "at about equal wall time"),
+        stat(results, g, "train_seconds"),
+        stat(results, long, "train_seconds"),
+    ) {
+        c.measured = format!("{}; trained in {:.0} s vs {:.0} s", c.measured, ws.0, wt.0);
+        out.push(c);
+    }
+    out
+}
+
+/// `when`, the GeSSL experiment `g`'s linear-probe top-1 is at least that of `b`.
+fn top1_at_least(results: &[RunResult], g: &str, b: &str, when: &str) -> Option<Claim> {
+    let x = &GESSL_EXPERIMENTS;
+    let (s, t) = (
+        stat(results, g, "probe_top1")?,
+        stat(results, b, "probe_top1")?,
+    );
+    Some(Claim {
+        claim: format!(
+            "{when}, {}'s linear-probe top-1 is at least {}'s",
+            label_of(x, g),
+            label_of(x, b)
+        ),
+        holds: s.0 >= t.0,
+        measured: format!(
+            "{} % vs {} % ({:+.1} points)",
+            pm(s, 100.0, 1),
+            pm(t, 100.0, 1),
+            100.0 * (s.0 - t.0)
+        ),
+    })
+}
+
 /// Points of top-1 within which H-SSL must match A-SSL with an exact homomorphism.
 const HSSL_MATCH: f64 = 0.03;
 /// Points of top-1 by which H-SSL without structure must fall below A-SSL.
@@ -1275,6 +1495,13 @@ fn write_page(
             ]),
         )?,
         SecondPlot::None => {}
+        SecondPlot::Bars(title, y_label, keys) => plots::grouped_bars(
+            &out.join("metrics.svg"),
+            &format!("{title} ({} profile)", results.profile),
+            y_label,
+            &labels,
+            &bars(keys),
+        )?,
         SecondPlot::Sweep(sweep) => {
             // H-SSL's setting next to its A-SSL counterpart, mean over the seeds run
             let curve = |pick: fn(&(f64, &'static str, &'static str)) -> &'static str,
@@ -1379,6 +1606,7 @@ fn page(suite: &Suite, r: &Results) -> String {
     let second = match suite.plot {
         SecondPlot::R2 => "![R²](r2.svg)\n\n",
         SecondPlot::Sweep(_) => "![sweep](sweep.svg)\n\n",
+        SecondPlot::Bars(..) => "![metrics](metrics.svg)\n\n",
         SecondPlot::None => "",
     };
     s.push_str(&format!(

@@ -34,6 +34,10 @@
 //! steps = 100
 //! seed = 0
 //! optimizer = { kind = "adam", lr = 1e-3 }
+//! # [gessl]                # optional: wrap the method (simclr, byol, vicreg, equimod-*) in
+//! #                        # GeSSL's outer step (noether_train::methods::GesslConfig; fields
+//! # tasks = 2              # tasks, inner_steps, lookahead, inner_lr, meta_gradient =
+//! # inner_steps = 1        # "first-order" | "hvp", hvp_radius, temperature)
 //! ```
 //!
 //! The resolved file (defaults filled in, overrides applied) goes to the trainer with
@@ -60,8 +64,8 @@ use noether_train::data::{
     self, Dataset, DatasetKind, EquimodSource, OneViewSource, Pairing, SourceConfig, TwoViewSource,
 };
 use noether_train::methods::{
-    Byol, ByolConfig, EquimodBase, EquimodConfig, Hssl, HsslConfig, HsslMode, SimClr, SimClrConfig,
-    Vicreg, VicregConfig,
+    Byol, ByolConfig, EquimodBase, EquimodConfig, Gessl, GesslConfig, Hssl, HsslConfig, HsslMode,
+    SimClr, SimClrConfig, TaskClassifier, Tasks, Vicreg, VicregConfig,
 };
 use noether_train::{
     BatchSource, Checkpoint, CheckpointDir, Embed, Method, RunSummary, TrainConfig, Trainer,
@@ -360,6 +364,8 @@ struct RunFileRaw {
     #[serde(default)]
     method: Option<toml::Table>,
     train: TrainConfig,
+    #[serde(default)]
+    gessl: Option<toml::Table>,
 }
 
 /// A method's own config, resolved.
@@ -391,6 +397,10 @@ pub struct RunFile {
     pub method: MethodSection,
     /// `[train]`.
     pub train: TrainConfig,
+    /// `[gessl]`: the method wrapped in GeSSL's outer step (absent from the resolved file when
+    /// not set, so the configs of plain runs are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gessl: Option<GesslConfig>,
 }
 
 /// What the command line overrides.
@@ -532,12 +542,19 @@ impl RunFile {
                     .map_err(|e| anyhow::anyhow!("model.{e}"))?;
             }
         }
+        let gessl = match &raw.gessl {
+            Some(t) => {
+                Some(overlay(&GesslConfig::default(), t).map_err(|e| e.context("in [gessl]"))?)
+            }
+            None => None,
+        };
         let file = RunFile {
             run: raw.run,
             data,
             model: raw.model,
             method,
             train,
+            gessl,
         };
         file.check_method()?;
         Ok(file)
@@ -545,6 +562,19 @@ impl RunFile {
 
     /// Validates the method's config (field names as `noether-train` spells them).
     fn check_method(&self) -> Result<()> {
+        if let Some(g) = &self.gessl {
+            if matches!(self.method, MethodSection::Hssl(_)) {
+                bail!(
+                    "[gessl]: GeSSL wraps simclr, byol, vicreg, equimod-simclr or equimod-byol, \
+                     not run.method = \"{}\"",
+                    match &self.method {
+                        MethodSection::Hssl(c) => c.mode.method_name(),
+                        _ => "",
+                    }
+                );
+            }
+            g.validate().context("in [gessl]")?;
+        }
         match &self.method {
             MethodSection::Simclr(c) => c.validate(),
             MethodSection::Byol(c) => c.validate(),
@@ -592,6 +622,8 @@ impl RunFile {
             model: ModelSection,
             method: serde_json::Value,
             train: TrainConfig,
+            #[serde(default)]
+            gessl: Option<GesslConfig>,
         }
         let raw: Raw = serde_json::from_value(value)?;
         let m = raw.method;
@@ -612,6 +644,7 @@ impl RunFile {
             model: raw.model,
             method,
             train: raw.train,
+            gessl: raw.gessl,
         };
         file.train.validate().context("in train")?;
         file.check_method()?;
@@ -829,6 +862,32 @@ pub trait Visit {
     where
         M: Method + Embed,
         S: BatchSource<Batch = M::Batch>;
+
+    /// Called instead of [`Visit::visit`] for the methods GeSSL can wrap (all but hssl /
+    /// assl), with the run's `[gessl]` and a maker of the method's batch source over any
+    /// dataset with any seed (`source_on`, for held-out tasks). By default: the method wrapped
+    /// in [`Gessl`] with its source grouped into [`Tasks`] when `[gessl]` is set, else as is.
+    fn visit_tasked<M, S>(
+        self,
+        method: &mut M,
+        source: impl FnOnce() -> Result<S>,
+        source_on: impl Fn(Arc<Dataset>, u64) -> Result<S>,
+        gessl: Option<&GesslConfig>,
+    ) -> Result<Self::Out>
+    where
+        Self: Sized,
+        M: Method + Embed + TaskClassifier,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let _ = source_on;
+        match gessl {
+            Some(c) => {
+                let mut g = Gessl::new(method, c)?;
+                self.visit(&mut g, || Ok(Tasks::new(source()?, c.tasks)?))
+            }
+            None => self.visit(method, source),
+        }
+    }
 }
 
 /// Trains the visited method with `trainer`, from its last checkpoint when `resume`.
@@ -1033,27 +1092,33 @@ fn with_backbone<B: Backbone, V: Visit>(
 ) -> Result<V::Out> {
     let store = ParamStore::seeded(file.train.seed);
     let dt = DType::F32;
-    let data = || open_data(&file.data, Split::Train);
+    let train = || open_data(&file.data, Split::Train);
+    let seed = file.train.seed;
+    let gessl = file.gessl.as_ref();
+    let config = |seed| SourceConfig {
+        seed,
+        ..file.source_config()
+    };
     let two_view =
-        || TwoViewSource::new(data()?, file.source_config(), device).context("data source");
+        |data, seed| TwoViewSource::new(data, config(seed), device).context("data source");
     match &file.method {
         MethodSection::Simclr(c) => {
             let mut m = SimClr::new(store.clone(), make(&store)?, c, dt, device)?;
-            visitor.visit(&mut m, two_view)
+            visitor.visit_tasked(&mut m, || two_view(train()?, seed), two_view, gessl)
         }
         MethodSection::Vicreg(c) => {
             let mut m = Vicreg::new(store.clone(), make(&store)?, c, dt, device)?;
-            visitor.visit(&mut m, two_view)
+            visitor.visit_tasked(&mut m, || two_view(train()?, seed), two_view, gessl)
         }
         MethodSection::Byol(c) => {
             let mut m = Byol::new(store, make, c, dt, device)?;
-            visitor.visit(&mut m, two_view)
+            visitor.visit_tasked(&mut m, || two_view(train()?, seed), two_view, gessl)
         }
         MethodSection::Equimod(c) => {
             let mut m = noether_train::methods::Equimod::new(store, make, c, dt, device)?;
-            let source = || {
-                let source = EquimodSource::new(data()?, file.source_config(), device)
-                    .context("data source")?;
+            let source = |data, seed| {
+                let source =
+                    EquimodSource::new(data, config(seed), device).context("data source")?;
                 let t_dim = source.layout().len();
                 if c.t_dim != t_dim {
                     bail!(
@@ -1064,7 +1129,7 @@ fn with_backbone<B: Backbone, V: Visit>(
                 }
                 Ok(source)
             };
-            visitor.visit(&mut m, source)
+            visitor.visit_tasked(&mut m, || source(train()?, seed), source, gessl)
         }
         MethodSection::Hssl(_) => bail!("run.method: hssl / assl are built by with_method"),
     }

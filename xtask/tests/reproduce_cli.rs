@@ -71,6 +71,29 @@ fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
     let eval = runs.join("simclr/seed-0/eval.json");
     assert!(eval.is_file());
 
+    // the GeSSL suite: its page, the sigma-measurement of base and GeSSL runs, its plot
+    let gessl: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("gessl/results.json")).expect("gessl json"),
+    )
+    .expect("gessl/results.json parses");
+    for e in [
+        "gessl-base-simclr",
+        "gessl-simclr",
+        "gessl-vicreg",
+        "gessl-abl-hvp-l5",
+    ] {
+        let r = gessl["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .find(|r| r["experiment"] == e)
+            .unwrap_or_else(|| panic!("no run of {e}"));
+        let sigma = r["metrics"]["sigma"].as_f64().unwrap_or(f64::NAN);
+        assert!(sigma.is_finite() && sigma >= 0.0, "{e}: sigma {sigma}");
+    }
+    let svg = std::fs::read_to_string(out.join("gessl/metrics.svg")).expect("sigma plot");
+    assert!(svg.starts_with("<svg") && svg.contains("sigma"));
+
     // a second invocation reuses the finished runs and their evaluations
     let o = xtask(&cache, &args);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -205,6 +205,16 @@ fn unknown_key_names_the_key_and_the_file() {
             smoke.replace("steps = 3", "steps = 3\nstpes = 4"),
             "stpes",
         ),
+        (
+            "gessl.toml",
+            format!("{smoke}\n[gessl]\nlookahed = 2\n"),
+            "lookahed",
+        ),
+        (
+            "gessl_value.toml",
+            format!("{smoke}\n[gessl]\nlookahead = 0\n"),
+            "gessl.lookahead",
+        ),
     ] {
         let path = tmp.path().join(name);
         std::fs::write(&path, text_in).expect("write");

@@ -179,7 +179,7 @@ impl ConvNet {
                     xs.dims()
                 );
             }
-            h = h.max_pool2d(2)?; // (N, width, H / 2, W / 2)
+            h = noether_ops::max_pool2d(&h, 2)?; // (N, width, H / 2, W / 2)
         }
         h.mean(3)?.mean(2) // (N, feature_dim)
     }

@@ -271,7 +271,7 @@ impl GCnn {
                 }
                 let b = dims[0];
                 let c: usize = dims[1..dims.len() - 2].iter().product();
-                let pooled = h.reshape((b, c, hh, ww))?.max_pool2d(2)?;
+                let pooled = noether_ops::max_pool2d(&h.reshape((b, c, hh, ww))?, 2)?;
                 let (_, _, ph, pw) = pooled.dims4()?;
                 let mut out_dims = dims.clone();
                 let r = out_dims.len();

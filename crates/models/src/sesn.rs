@@ -567,7 +567,7 @@ impl Sesn {
                         xs.dims()
                     );
                 }
-                let p = h.reshape((b, c * s, hh, ww))?.max_pool2d(2)?;
+                let p = noether_ops::max_pool2d(&h.reshape((b, c * s, hh, ww))?, 2)?;
                 let (_, _, ph, pw) = p.dims4()?;
                 h = p.reshape((b, c, s, ph, pw))?;
             }

@@ -176,7 +176,7 @@ impl TranslationCnn {
                         xs.dims()
                     );
                 }
-                h = h.max_pool2d(2)?;
+                h = noether_ops::max_pool2d(&h, 2)?;
             }
         }
         Ok(h)

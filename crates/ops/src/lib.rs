@@ -49,11 +49,13 @@ mod activation;
 mod batch_norm;
 mod kernels;
 mod layer_norm;
+mod pool;
 mod softmax;
 
 pub use activation::{gelu, relu};
 pub use batch_norm::{BatchStats, batch_norm_eval, batch_norm_train};
 pub use layer_norm::layer_norm;
+pub use pool::max_pool2d;
 pub use softmax::{log_softmax_last_dim, masked_softmax_last_dim, softmax_last_dim};
 
 static FAST: AtomicBool = AtomicBool::new(true);

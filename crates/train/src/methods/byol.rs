@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
+use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier};
 use crate::methods::simclr::ViewPair;
 
 /// BYOL's head widths and base EMA rate.
@@ -239,10 +240,15 @@ impl<B: Backbone> Byol<B> {
         self.target.backbone()
     }
 
+    /// `z = g(f(x))`, the online projection: `(N, C, H, W) -> (N, proj_out)`.
+    pub fn project(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let h = self.backbone.features_t(xs, train)?; // (N, feature_dim)
+        Ok(self.projector.forward_t(&h, train)?) // (N, proj_out)
+    }
+
     /// `q(g(f(x)))`, the online prediction: `(N, C, H, W) -> (N, proj_out)`.
     pub fn predict(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.backbone.features_t(xs, train)?; // (N, feature_dim)
-        let z = self.projector.forward_t(&h, train)?; // (N, proj_out)
+        let z = self.project(xs, train)?; // (N, proj_out)
         Ok(self.predictor.forward_t(&z, train)?) // (N, proj_out)
     }
 }
@@ -255,8 +261,21 @@ impl<B: Backbone> Embed for Byol<B> {
 
     /// The online projection `z = g(f(x))` (before the predictor).
     fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
-        let h = self.backbone.features_t(xs, false)?; // (N, feature_dim)
-        Ok(self.projector.forward_t(&h, false)?) // (N, proj_out)
+        self.project(xs, false)
+    }
+}
+
+impl<B: Backbone> TaskClassifier for Byol<B> {
+    /// The online projections (before the predictor) of the two views, as one batch.
+    fn task_embeddings(&mut self, batch: &ViewPair) -> Result<(Tensor, Tensor)> {
+        let n = check_view_pair(batch)?;
+        let z = self.project(&Tensor::cat(&[&batch.x1, &batch.x2], 0)?, true)?; // (2N, proj_out)
+        Ok((z.narrow(0, 0, n)?, z.narrow(0, n, n)?))
+    }
+
+    /// BYOL has none: [`DEFAULT_TASK_TEMPERATURE`].
+    fn task_temperature(&self) -> f64 {
+        DEFAULT_TASK_TEMPERATURE
     }
 }
 

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::{EmaTarget, validate_tau0};
+use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier, positive};
 
 /// An EquiMod batch: the un-augmented images, two augmented views and their standardised
 /// augmentation parameter vectors.
@@ -181,16 +182,6 @@ impl EquimodConfig {
                 return Err(TrainError::config(field, "must be >= 1"));
             }
         }
-        let positive = |field: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(TrainError::config(
-                    field,
-                    format!("must be finite and > 0 (got {v})"),
-                ))
-            }
-        };
         positive("equimod.temperature_y", self.temperature_y)?;
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
             return Err(TrainError::config(
@@ -334,6 +325,26 @@ impl<B: Backbone> Embed for Equimod<B> {
     /// The equivariant embedding `y = g'(f(x))`.
     fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
         self.equivariant_embedding(xs)
+    }
+}
+
+impl<B: Backbone> TaskClassifier for Equimod<B> {
+    /// The invariant projections `z = g(f(x))` of the two views `x1`, `x2` (the pair the
+    /// invariance loss compares), as one batch.
+    fn task_embeddings(&mut self, batch: &EquimodBatch) -> Result<(Tensor, Tensor)> {
+        let n = batch.check(self.t_dim)?;
+        let views = Tensor::cat(&[&batch.x1, &batch.x2], 0)?; // (2N, C, H, W)
+        let h = self.backbone.features_t(&views, true)?; // (2N, feature_dim)
+        let z = self.projector.forward_t(&h, true)?; // (2N, inv_out)
+        Ok((z.narrow(0, 0, n)?, z.narrow(0, n, n)?))
+    }
+
+    /// The SimCLR base's `T_z`; [`DEFAULT_TASK_TEMPERATURE`] over BYOL.
+    fn task_temperature(&self) -> f64 {
+        match &self.invariance {
+            Invariance::SimClr { loss } => loss.temperature,
+            Invariance::Byol { .. } => DEFAULT_TASK_TEMPERATURE,
+        }
     }
 }
 

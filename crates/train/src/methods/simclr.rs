@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
+use crate::methods::byol::check_view_pair;
+use crate::methods::gessl::TaskClassifier;
 
 /// SimCLR's projector widths and temperature.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -122,6 +124,20 @@ impl<B: Backbone> Embed for SimClr<B> {
     /// The projection `z = g(f(x))`.
     fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
         self.project(xs, false)
+    }
+}
+
+impl<B: Backbone> TaskClassifier for SimClr<B> {
+    /// The projections of the two views, computed as one batch of `2N` like the loss.
+    fn task_embeddings(&mut self, batch: &ViewPair) -> Result<(Tensor, Tensor)> {
+        let n = check_view_pair(batch)?;
+        let z = self.project(&Tensor::cat(&[&batch.x1, &batch.x2], 0)?, true)?; // (2N, proj_out)
+        Ok((z.narrow(0, 0, n)?, z.narrow(0, n, n)?))
+    }
+
+    /// The NT-Xent temperature.
+    fn task_temperature(&self) -> f64 {
+        self.loss.temperature
     }
 }
 

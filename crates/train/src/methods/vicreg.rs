@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::check_view_pair;
+use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier};
 use crate::methods::simclr::ViewPair;
 
 /// VICReg's expander widths and loss weights.
@@ -141,6 +142,20 @@ impl<B: Backbone> Embed for Vicreg<B> {
     /// The expansion `z = h(f(x))`.
     fn embedding(&self, xs: &Tensor) -> Result<Tensor> {
         self.expand(xs, false)
+    }
+}
+
+impl<B: Backbone> TaskClassifier for Vicreg<B> {
+    /// The expansions of the two views, as one batch.
+    fn task_embeddings(&mut self, batch: &ViewPair) -> Result<(Tensor, Tensor)> {
+        let n = check_view_pair(batch)?;
+        let z = self.expand(&Tensor::cat(&[&batch.x1, &batch.x2], 0)?, true)?; // (2N, expander_out)
+        Ok((z.narrow(0, 0, n)?, z.narrow(0, n, n)?))
+    }
+
+    /// VICReg has none: [`DEFAULT_TASK_TEMPERATURE`].
+    fn task_temperature(&self) -> f64 {
+        DEFAULT_TASK_TEMPERATURE
     }
 }
 

@@ -478,7 +478,7 @@ impl Trunk {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for conv in &self.convs {
-            x = conv.forward(&x)?.relu()?.max_pool2d(2)?;
+            x = noether_ops::max_pool2d(&conv.forward(&x)?.relu()?, 2)?;
         }
         Ok(x.flatten_from(1)?)
     }

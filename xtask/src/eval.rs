@@ -32,7 +32,9 @@ use noether_eval::{
     knn_classify, linear_probe, regression_r2,
 };
 use noether_train::data::{Dataset, EquimodSource, SourceConfig, image_tensor_batches};
-use noether_train::methods::{GesslConfig, SigmaConfig, TaskClassifier, gessl_name, sigma};
+use noether_train::methods::{
+    GesslConfig, SigmaConfig, TaskClassifier, gessl_name, sigma, task_temperature,
+};
 use noether_train::{BatchSource, Checkpoint, CheckpointDir, Embed, Method};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -362,10 +364,8 @@ impl Visit for EvalVisit<'_> {
             let tasks = (0..p.sigma_tasks)
                 .map(|_| held_out.next_batch())
                 .collect::<noether_train::Result<Vec<_>>>()?;
-            let temperature = gessl
-                .and_then(|g| g.temperature)
-                .unwrap_or_else(|| m.task_temperature());
-            let s = sigma(m, &tasks, &p.sigma, temperature).context("sigma-measurement")?;
+            let s = sigma(m, &tasks, &p.sigma, task_temperature(gessl, m))
+                .context("sigma-measurement")?;
             metrics.insert("sigma".into(), s);
         }
         Ok((name, step, metrics))

@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
 use clap::Args;
 use noether_data::Split;
 use noether_data::digits::{self, DigitsConfig};
@@ -563,14 +564,11 @@ impl RunFile {
     /// Validates the method's config (field names as `noether-train` spells them).
     fn check_method(&self) -> Result<()> {
         if let Some(g) = &self.gessl {
-            if matches!(self.method, MethodSection::Hssl(_)) {
+            if let MethodSection::Hssl(c) = &self.method {
                 bail!(
                     "[gessl]: GeSSL wraps simclr, byol, vicreg, equimod-simclr or equimod-byol, \
                      not run.method = \"{}\"",
-                    match &self.method {
-                        MethodSection::Hssl(c) => c.mode.method_name(),
-                        _ => "",
-                    }
+                    c.mode.method_name()
                 );
             }
             g.validate().context("in [gessl]")?;
@@ -922,9 +920,9 @@ pub fn train(
 /// them to `visitor`, with a maker of the training batch source over the training split.
 pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Result<V::Out> {
     let in_channels = file.data.channels()?;
+    let model = &file.model;
     if let MethodSection::Hssl(c) = &file.method {
         let store = ParamStore::seeded(file.train.seed);
-        let vb = store.var_builder(DType::F32, device).pp("backbone");
         let source = || {
             OneViewSource::new(
                 open_data(&file.data, Split::Train)?,
@@ -933,56 +931,43 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
             )
             .context("data source")
         };
-        return match &file.model {
+        return match model {
             ModelSection::Tcnn { .. } => {
-                let backbone = TranslationCnn::new(&tcnn_config(&file.model, in_channels)?, vb)?;
-                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                let make = backbone_maker(
+                    tcnn_config(model, in_channels)?,
+                    device,
+                    TranslationCnn::new,
+                );
+                let mut m = Hssl::new(store.clone(), make(&store)?, c, DType::F32, device)?;
                 visitor.visit(&mut m, source)
             }
             ModelSection::Sesn { .. } => {
-                let backbone = Sesn::new(&sesn_config(&file.model, in_channels)?, vb)?;
-                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                let make = backbone_maker(sesn_config(model, in_channels)?, device, Sesn::new);
+                let mut m = Hssl::new(store.clone(), make(&store)?, c, DType::F32, device)?;
                 visitor.visit(&mut m, source)
             }
             _ => {
-                let backbone = GCnn::new(&gcnn_config(&file.model, in_channels)?, vb)?;
-                let mut m = Hssl::new(store, backbone, c, DType::F32, device)?;
+                let make = backbone_maker(gcnn_config(model, in_channels)?, device, GCnn::new);
+                let mut m = Hssl::new(store.clone(), make(&store)?, c, DType::F32, device)?;
                 visitor.visit(&mut m, source)
             }
         };
     }
-    match &file.model {
+    match model {
         ModelSection::Sesn { .. } => {
-            let cfg = sesn_config(&file.model, in_channels)?;
-            let dev = device.clone();
-            let make = move |s: &ParamStore| -> noether_train::Result<Sesn> {
-                Ok(Sesn::new(
-                    &cfg,
-                    s.var_builder(DType::F32, &dev).pp("backbone"),
-                )?)
-            };
+            let make = backbone_maker(sesn_config(model, in_channels)?, device, Sesn::new);
             with_backbone(file, device, make, visitor)
         }
         ModelSection::Tcnn { .. } => {
-            let cfg = tcnn_config(&file.model, in_channels)?;
-            let dev = device.clone();
-            let make = move |s: &ParamStore| -> noether_train::Result<TranslationCnn> {
-                Ok(TranslationCnn::new(
-                    &cfg,
-                    s.var_builder(DType::F32, &dev).pp("backbone"),
-                )?)
-            };
+            let make = backbone_maker(
+                tcnn_config(model, in_channels)?,
+                device,
+                TranslationCnn::new,
+            );
             with_backbone(file, device, make, visitor)
         }
         ModelSection::Gcnn { .. } => {
-            let cfg = gcnn_config(&file.model, in_channels)?;
-            let dev = device.clone();
-            let make = move |s: &ParamStore| -> noether_train::Result<GCnn> {
-                Ok(GCnn::new(
-                    &cfg,
-                    s.var_builder(DType::F32, &dev).pp("backbone"),
-                )?)
-            };
+            let make = backbone_maker(gcnn_config(model, in_channels)?, device, GCnn::new);
             with_backbone(file, device, make, visitor)
         }
         ModelSection::Convnet {
@@ -995,29 +980,41 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
                 convs_per_block: *convs_per_block,
                 num_classes: None,
             };
-            let dev = device.clone();
-            let make = move |s: &ParamStore| -> noether_train::Result<ConvNet> {
-                Ok(ConvNet::new(
-                    &cfg,
-                    s.var_builder(DType::F32, &dev).pp("backbone"),
-                )?)
-            };
-            with_backbone(file, device, make, visitor)
+            with_backbone(
+                file,
+                device,
+                backbone_maker(cfg, device, ConvNet::new),
+                visitor,
+            )
         }
         ModelSection::Resnet18Cifar { base_channels } => {
             let cfg = ResNetConfig {
                 base_channels: *base_channels,
                 ..ResNetConfig::resnet18_cifar()
             };
-            let dev = device.clone();
-            let make = move |s: &ParamStore| -> noether_train::Result<ResNet> {
-                Ok(ResNet::new(
-                    &cfg,
-                    s.var_builder(DType::F32, &dev).pp("backbone"),
-                )?)
-            };
-            with_backbone(file, device, make, visitor)
+            with_backbone(
+                file,
+                device,
+                backbone_maker(cfg, device, ResNet::new),
+                visitor,
+            )
         }
+    }
+}
+
+/// A maker of the backbone `new(&config, vb)` under `backbone.` of a store, in f32 on
+/// `device` (called once per store: BYOL's target gets its own copy).
+fn backbone_maker<C, B>(
+    config: C,
+    device: &Device,
+    new: fn(&C, VarBuilder) -> noether_models::Result<B>,
+) -> impl Fn(&ParamStore) -> noether_train::Result<B> {
+    let dev = device.clone();
+    move |s| {
+        Ok(new(
+            &config,
+            s.var_builder(DType::F32, &dev).pp("backbone"),
+        )?)
     }
 }
 

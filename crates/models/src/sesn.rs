@@ -647,7 +647,7 @@ impl Backbone for Sesn {
     }
 
     fn feature_dim(&self) -> usize {
-        self.config.widths.last().copied().unwrap_or(0)
+        self.fiber_dim()
     }
 }
 

@@ -217,6 +217,14 @@ pub(crate) fn positive(field: &str, v: f64) -> Result<()> {
     }
 }
 
+/// The task temperature of `base` under `config`: `gessl.temperature` when set, else the
+/// base method's ([`TaskClassifier::task_temperature`]).
+pub fn task_temperature<M: TaskClassifier + ?Sized>(config: Option<&GesslConfig>, base: &M) -> f64 {
+    config
+        .and_then(|c| c.temperature)
+        .unwrap_or_else(|| base.task_temperature())
+}
+
 /// The name GeSSL over a base method called `base` records in checkpoints.
 pub fn gessl_name(base: &str) -> String {
     format!("gessl_{base}")
@@ -400,9 +408,7 @@ impl<M: TaskClassifier> Gessl<M> {
     pub fn new(base: M, config: &GesslConfig) -> Result<Gessl<M>> {
         config.validate()?;
         let vars = Vars::of(&base.stores())?;
-        let temperature = config
-            .temperature
-            .unwrap_or_else(|| base.task_temperature());
+        let temperature = task_temperature(Some(config), &base);
         positive("gessl.temperature (the base method's)", temperature)?;
         Ok(Gessl {
             name: gessl_name(base.name()),
@@ -477,8 +483,7 @@ impl<M: TaskClassifier> Gessl<M> {
         let target = task_log_probs_now(&mut self.base, task, self.temperature)?.detach();
         // 3. The outer loss at theta^K.
         restore(&vars.params, &theta_k)?;
-        let (z, zp) = self.base.task_embeddings(task)?;
-        let log_model = task_log_probs(&z, &zp, self.temperature)?;
+        let log_model = task_log_probs_now(&mut self.base, task, self.temperature)?;
         let kl = kl_divergence_rows(&target, &log_model)?;
         let mut v = gradients(&kl, &vars.params)?;
         // 4. Back through the inner steps.
@@ -548,15 +553,13 @@ impl<M: TaskClassifier> Gessl<M> {
         let mut buffers = snapshot(&self.vars.buffers)?;
         let m = tasks.len() as f64;
         let (mut meta, mut kl, mut ssl): (Option<Vec<Tensor>>, f64, f64) = (None, 0.0, 0.0);
-        for (i, task) in tasks.iter().enumerate() {
-            let r = self.task(task, ctx, &theta, &mut buffers).map_err(|e| {
-                TrainError::config(format!("gessl task {i} of {}", tasks.len()), e.to_string())
-            });
-            let r = match r {
+        for task in tasks {
+            let r = match self.task(task, ctx, &theta, &mut buffers) {
                 Ok(r) => r,
                 Err(e) => {
-                    // Leave theta as it was before the failing task.
+                    // Leave theta and the running statistics as they were before the step.
                     restore(&self.vars.params, &theta)?;
+                    restore(&self.vars.buffers, &buffers)?;
                     return Err(e);
                 }
             };

@@ -11,7 +11,7 @@ pub use byol::{Byol, ByolConfig};
 pub use equimod::{Equimod, EquimodBase, EquimodBatch, EquimodConfig};
 pub use gessl::{
     DEFAULT_TASK_TEMPERATURE, Gessl, GesslConfig, MetaGradient, SigmaConfig, TaskClassifier, Tasks,
-    gessl_name, sigma,
+    gessl_name, sigma, task_temperature,
 };
 pub use hssl::{Hssl, HsslConfig, HsslMode, Images};
 pub use simclr::{SimClr, SimClrConfig, ViewPair};

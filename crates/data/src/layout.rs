@@ -352,6 +352,30 @@ pub fn color_action(l1: &Latent, l2: &Latent) -> [f32; 2] {
     [l2[3] - l1[3], l2[6] - l1[6]]
 }
 
+/// ContextSSL's 6-float action from view 1 to view 2: [`rotation_action`] then
+/// [`color_action`], `[q_x, q_y, q_z, q_w, delta floor hue, delta spot hue]`.
+pub fn rotation_color_action(l1: &Latent, l2: &Latent) -> [f32; 6] {
+    let mut a = [0.0; 6];
+    a[..4].copy_from_slice(&rotation_action(l1, l2));
+    a[4..].copy_from_slice(&color_action(l1, l2));
+    a
+}
+
+/// ContextSSL's absolute latents of one view, the auxiliary predictor's target:
+/// `[q_x, q_y, q_z, q_w, floor hue, spot hue]` with `q` the quaternion of the extrinsic `xyz`
+/// Euler angles exactly as scipy's `R.from_euler("xyz", l[0..3]).as_quat()`.
+pub fn absolute_rotation_color(l: &Latent) -> [f32; 6] {
+    let q = Rotation3::from_euler_xyz(euler(l)).as_quat();
+    [
+        q[0] as f32,
+        q[1] as f32,
+        q[2] as f32,
+        q[3] as f32,
+        l[3],
+        l[6],
+    ]
+}
+
 /// The "all" action: [`rotation_action`] then `l2[3..7] - l1[3..7]`.
 pub fn all_action(l1: &Latent, l2: &Latent) -> [f32; 8] {
     let q = rotation_action(l1, l2);

@@ -12,8 +12,8 @@ use noether_data::render::Mini3dieConfig;
 use noether_data::{Latent, LayoutWriter, Split};
 use noether_train::BatchSource;
 use noether_train::data::{
-    self, Dataset, DatasetKind, EquimodSource, Pairing, SourceConfig, TwoViewSource,
-    image_tensor_batches, preset_pipelines,
+    self, ACTION_DIM, ActionPairSource, Dataset, DatasetKind, EquimodSource, Pairing, SourceConfig,
+    TwoViewSource, image_tensor_batches, preset_pipelines,
 };
 
 fn cifar_record(label: u8, k: usize) -> Vec<u8> {
@@ -268,6 +268,63 @@ fn two_view_source_shapes_statistics_determinism_and_exact_resume() {
     let bad = SourceConfig::new("nope", 2);
     let e = TwoViewSource::new(Arc::clone(&train), bad, &dev).unwrap_err();
     assert!(e.to_string().contains("simclr-cifar"), "{e}");
+}
+
+#[test]
+fn action_pairs_are_two_renders_of_one_object_with_the_action_between_them() {
+    use noether_data::layout::{absolute_rotation_color, rotation_color_action};
+    let cache = tempfile::tempdir().unwrap();
+    let train = tiny_mini3die(cache.path());
+    let views = train.views_3die().expect("3die layout").views();
+    let dev = Device::Cpu;
+    let mut s = ActionPairSource::new(Arc::clone(&train), config(4, 5), &dev).unwrap();
+    let rows = |t: &Tensor| t.to_vec2::<f32>().expect("rows");
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+    // the un-augmented images of the split, to find each item's two renders
+    let all: Vec<Vec<f32>> = image_tensor_batches(&train, 64, Some(16), &dev)
+        .unwrap()
+        .flat_map(|b| {
+            let x = b.unwrap().0;
+            (0..x.dim(0).unwrap())
+                .map(|i| x.get(i).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let find = |x: &Tensor| -> usize {
+        let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        all.iter()
+            .position(|a| close(a, &v))
+            .expect("an image of the split")
+    };
+    for _ in 0..3 {
+        let b = s.next_batch().unwrap();
+        assert_eq!(b.x1.dims(), &[4, 3, 16, 16]);
+        assert_eq!(b.action.dims(), &[4, ACTION_DIM]);
+        let (action, latent2) = (rows(&b.action), rows(&b.latent2));
+        for k in 0..4 {
+            let (i, j) = (find(&b.x1.get(k).unwrap()), find(&b.x2.get(k).unwrap()));
+            assert_eq!(i / views, j / views, "one object");
+            assert_ne!(i, j, "two renders");
+            let (l1, l2) = (
+                train.latent(i).unwrap().unwrap(),
+                train.latent(j).unwrap().unwrap(),
+            );
+            assert!(close(&action[k], &rotation_color_action(&l1, &l2)));
+            assert!(close(&latent2[k], &absolute_rotation_color(&l2)));
+            assert_eq!(b.labels[k], train.label(i).unwrap());
+        }
+    }
+    // exact resume from a cursor
+    let cursor = s.cursor();
+    let next = s.next_batch().unwrap();
+    let mut r = ActionPairSource::new(Arc::clone(&train), config(4, 5), &dev).unwrap();
+    r.restore(&cursor).unwrap();
+    let again = r.next_batch().unwrap();
+    assert_eq!(bits(&next.x2), bits(&again.x2));
+    assert_eq!(bits(&next.action), bits(&again.action));
+    // a batch larger than the split: the error names the field
+    let e = ActionPairSource::new(Arc::clone(&train), config(13, 0), &dev).unwrap_err();
+    assert!(e.to_string().contains("batch_size"), "{e}");
 }
 
 #[test]

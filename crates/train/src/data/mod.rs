@@ -3,7 +3,8 @@
 //! when no directory is given, [`mini3die_default`]), images to normalised `(N, C, H, W)`
 //! tensors ([`images_to_tensor`], [`image_tensor_batches`] for evaluation), and the training
 //! batch sources over `noether-data`'s loader and `noether-augment`'s presets
-//! ([`TwoViewSource`] for SimCLR / BYOL / VICReg, [`EquimodSource`] for EquiMod).
+//! ([`TwoViewSource`] for SimCLR / BYOL / VICReg, [`EquimodSource`] for EquiMod,
+//! [`ActionPairSource`] for the methods that learn from 3DIEBench's actions).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -20,6 +21,7 @@
 
 mod dataset;
 mod detect;
+mod pairs;
 mod sources;
 mod tensor;
 
@@ -28,6 +30,7 @@ pub use dataset::{
     MNIST_MEAN, MNIST_STD, mini3die_default, open,
 };
 pub use detect::{DatasetKind, detect};
+pub use pairs::{ACTION_DIM, ActionPairSource, ActionPairs};
 pub use sources::{
     EquimodSource, OneViewSource, Pairing, STANDARDIZER_DRAWS, STANDARDIZER_SEED, SourceConfig,
     TwoViewSource, preset_pipelines,

@@ -69,7 +69,7 @@ pub enum Pairing {
 
 /// The other view of the same object that item `i` of a 3DIEBench-layout dataset with
 /// `views` views per object is paired with, drawn from `(seed, i)`.
-fn partner(i: usize, views: usize, seed: u64) -> usize {
+pub(super) fn partner(i: usize, views: usize, seed: u64) -> usize {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     rng.set_stream(i as u64);
     let (object, view) = (i / views, i % views);
@@ -80,7 +80,7 @@ fn partner(i: usize, views: usize, seed: u64) -> usize {
 /// The views per object to pair within for `pairing`: `None` for same-image pairs; for
 /// object-view pairs, checks that `data` can make them (3DIEBench layout, at least two views
 /// per object) and returns its views per object.
-fn pair_views_per_object(data: &Dataset, pairing: Pairing) -> Result<Option<usize>> {
+pub(super) fn pair_views_per_object(data: &Dataset, pairing: Pairing) -> Result<Option<usize>> {
     if pairing == Pairing::SameImage {
         return Ok(None);
     }
@@ -162,7 +162,7 @@ impl SourceConfig {
         }
     }
 
-    fn loader_config(&self) -> LoaderConfig {
+    pub(super) fn loader_config(&self) -> LoaderConfig {
         LoaderConfig {
             batch_size: self.batch_size,
             shuffle: true,
@@ -265,7 +265,7 @@ fn parse_preset(name: &str) -> Result<Preset> {
     Preset::parse(name).map_err(|e| TrainError::config("preset", e.to_string()))
 }
 
-fn check_batch(config: &SourceConfig, data: &Dataset) -> Result<()> {
+pub(super) fn check_batch(config: &SourceConfig, data: &Dataset) -> Result<()> {
     if config.batch_size == 0 {
         return Err(TrainError::config("batch_size", "must be at least 1"));
     }
@@ -284,12 +284,12 @@ fn check_batch(config: &SourceConfig, data: &Dataset) -> Result<()> {
     Ok(())
 }
 
-fn cursor_json(c: Cursor) -> serde_json::Value {
+pub(super) fn cursor_json(c: Cursor) -> serde_json::Value {
     serde_json::json!({ "epoch": c.epoch, "position": c.position, "seed": c.seed })
 }
 
 /// Parses a cursor from [`cursor_json`] and checks its seed against the source's.
-fn parse_cursor(value: &serde_json::Value, seed: u64) -> Result<Cursor> {
+pub(super) fn parse_cursor(value: &serde_json::Value, seed: u64) -> Result<Cursor> {
     let c: Cursor = serde_json::from_value(value.clone())
         .map_err(|e| TrainError::Source(format!("malformed data cursor {value}: {e}")))?;
     if c.seed != seed {

@@ -41,5 +41,6 @@ pub use store::{LoadReport, Param, ParamKind, ParamStore};
 pub use tcnn::{TranslationAction, TranslationCnn, TranslationCnnConfig};
 pub use transformer::{
     ContextMask, ContextTransformer, ContextTransformerConfig, KvCache, MaskSource, PairMask,
+    pair_tokens,
 };
 pub use vit::{Vit, VitConfig, VitPool};

@@ -36,6 +36,6 @@ pub mod trainer;
 pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointState, write_atomic};
 pub use config::{OptimizerConfig, ScheduleConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use method::{Embed, Losses, Method, NamedStore, StepContext};
+pub use method::{Embed, Losses, Method, NamedStore, PredictAction, StepContext};
 pub use source::BatchSource;
 pub use trainer::{RunSummary, Trainer};

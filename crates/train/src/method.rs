@@ -168,6 +168,20 @@ pub trait Embed {
     }
 }
 
+/// What the retrieval metrics (MRR, H@k; `papers/sie_3diebench.md`, "Metrics") read from a
+/// method with an action-conditioned predictor (SIE, SEN): the embedding the gallery lives in
+/// and the prediction of view 2's embedding from view 1 and the action. Both run the networks in
+/// eval mode.
+pub trait PredictAction {
+    /// The gallery embedding of images: `(N, C, H, W) -> (N, D)` (SIE: the equivariant
+    /// projection `v`).
+    fn gallery(&self, xs: &Tensor) -> Result<Tensor>;
+    /// The predicted gallery embedding of view 2 from images of view 1 `(N, C, H, W)` and the
+    /// actions `(N, 6)` in [`crate::data::ACTION_DIM`]'s layout (quaternion, two hue deltas;
+    /// a method uses the columns it was trained on): `(N, D)`.
+    fn predict(&self, xs: &Tensor, action: &Tensor) -> Result<Tensor>;
+}
+
 #[cfg(test)]
 mod tests {
     use rand::Rng;

@@ -1,18 +1,26 @@
 //! Method recipes: each file is one paper's [`crate::Method`].
 
+pub mod augself;
 pub mod byol;
+pub mod contextssl;
 pub mod equimod;
 pub mod gessl;
 pub mod hssl;
+pub mod sen;
+pub mod sie;
 pub mod simclr;
 pub mod vicreg;
 
+pub use augself::{AugSelfConfig, SimClrAugSelf};
 pub use byol::{Byol, ByolConfig};
+pub use contextssl::{ContextMode, ContextSsl, ContextSslConfig, InContext};
 pub use equimod::{Equimod, EquimodBase, EquimodBatch, EquimodConfig};
 pub use gessl::{
     DEFAULT_TASK_TEMPERATURE, Gessl, GesslConfig, MetaGradient, SigmaConfig, TaskClassifier, Tasks,
     gessl_name, sigma, task_temperature,
 };
 pub use hssl::{Hssl, HsslConfig, HsslMode, Images};
+pub use sen::{Sen, SenConfig};
+pub use sie::{ActionColumns, Sie, SieConfig};
 pub use simclr::{SimClr, SimClrConfig, ViewPair};
 pub use vicreg::{Vicreg, VicregConfig};

@@ -32,14 +32,16 @@ use noether_eval::{
     knn_classify, linear_probe, regression_r2,
 };
 use noether_train::data::{Dataset, EquimodSource, SourceConfig, image_tensor_batches};
+use noether_train::methods::InContext;
 use noether_train::methods::{
     GesslConfig, SigmaConfig, TaskClassifier, gessl_name, sigma, task_temperature,
 };
-use noether_train::{BatchSource, Checkpoint, CheckpointDir, Embed, Method};
+use noether_train::{BatchSource, Checkpoint, CheckpointDir, Embed, Method, PredictAction};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::incontext::{ContextProtocol, context_metrics, predictor_metrics};
 use crate::train::{RunFile, Visit, open_data, with_method};
 
 /// The name of the evaluation report in a run directory.
@@ -90,6 +92,9 @@ pub struct EvalProtocol {
     /// SGD steps and learning rate that approximate the task-optimal model `theta*_tau`.
     #[serde(default = "default_sigma")]
     pub sigma: SigmaConfig,
+    /// The in-context protocol (ContextSSL) and the MRR of predictors (SIE, SEN).
+    #[serde(default)]
+    pub context: ContextProtocol,
 }
 
 fn default_sigma() -> SigmaConfig {
@@ -115,6 +120,7 @@ impl EvalProtocol {
             seed: 0,
             sigma_tasks: 1,
             sigma: SigmaConfig { steps: 2, lr: 0.05 },
+            context: ContextProtocol::smoke(),
         }
     }
 
@@ -134,6 +140,7 @@ impl EvalProtocol {
             seed: 0,
             sigma_tasks: 4,
             sigma: default_sigma(),
+            context: ContextProtocol::paper(),
         }
     }
 
@@ -155,6 +162,7 @@ impl EvalProtocol {
                 steps: 50,
                 lr: 0.05,
             },
+            context: ContextProtocol::paper(),
         }
     }
 
@@ -168,7 +176,7 @@ impl EvalProtocol {
         })
     }
 
-    fn regression(&self, salt: u64) -> RegressionConfig {
+    pub(crate) fn regression(&self, salt: u64) -> RegressionConfig {
         RegressionConfig {
             seed: self.seed ^ salt,
             ..RegressionConfig::scaled(
@@ -292,6 +300,7 @@ pub fn eval_file(
         data: &data,
         protocol,
         device,
+        augmented: file.method.trains_on_augmentations(),
     };
     let (method, step, metrics) = with_method(file, device, visit)?;
     Ok(EvalReport {
@@ -304,12 +313,12 @@ pub fn eval_file(
 }
 
 /// The splits an evaluation reads.
-struct EvalData {
-    train: Arc<Dataset>,
-    val: Arc<Dataset>,
+pub(crate) struct EvalData {
+    pub(crate) train: Arc<Dataset>,
+    pub(crate) val: Arc<Dataset>,
     /// The run's source settings with the evaluation's seed (the EquiMod parameter pairs).
     source: SourceConfig,
-    view_size: Option<usize>,
+    pub(crate) view_size: Option<usize>,
 }
 
 struct EvalVisit<'a> {
@@ -317,6 +326,8 @@ struct EvalVisit<'a> {
     data: &'a EvalData,
     protocol: &'a EvalProtocol,
     device: &'a Device,
+    /// Whether the method trains on augmented views (then `param_r2` is measured).
+    augmented: bool,
 }
 
 impl Visit for EvalVisit<'_> {
@@ -327,12 +338,7 @@ impl Visit for EvalVisit<'_> {
         M: Method + Embed,
         S: BatchSource<Batch = M::Batch>,
     {
-        let step = match self.checkpoint {
-            Some(dir) => Some(load_weights(m, m.name(), dir)?),
-            None => None,
-        };
-        let metrics = evaluate(m, self.data, self.protocol, self.device)?;
-        Ok((m.name().to_string(), step, metrics))
+        self.evaluate_with(m, |_| Ok(BTreeMap::new()))
     }
 
     /// A GeSSL run is evaluated as its base method (GeSSL adds no parameters), plus the
@@ -356,7 +362,7 @@ impl Visit for EvalVisit<'_> {
             Some(dir) => Some(load_weights(m, &name, dir)?),
             None => None,
         };
-        let mut metrics = evaluate(m, self.data, self.protocol, self.device)?;
+        let mut metrics = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
         let p = self.protocol;
         if p.sigma_tasks > 0 {
             let mut held_out = source_on(self.data.val.clone(), p.seed)
@@ -369,6 +375,61 @@ impl Visit for EvalVisit<'_> {
             metrics.insert("sigma".into(), s);
         }
         Ok((name, step, metrics))
+    }
+
+    /// The plain metrics and, on the 3DIEBench layout, the in-context ones.
+    fn visit_context<M, S>(
+        self,
+        m: &mut M,
+        _source: impl FnOnce() -> Result<S>,
+    ) -> Result<Self::Out>
+    where
+        M: Method + Embed + InContext,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let (data, p, dev) = (self.data, self.protocol, self.device);
+        self.evaluate_with(m, |m| {
+            context_metrics(m, data, p, dev).context("in-context evaluation")
+        })
+    }
+
+    /// The plain metrics and, on the 3DIEBench layout, the predictor's MRR.
+    fn visit_paired<M, S>(self, m: &mut M, _source: impl FnOnce() -> Result<S>) -> Result<Self::Out>
+    where
+        M: Method + Embed + PredictAction,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        let (data, p, dev) = (self.data, self.protocol, self.device);
+        self.evaluate_with(m, |m| {
+            predictor_metrics(m, data, p, dev).context("the predictor's retrieval")
+        })
+    }
+}
+
+impl EvalVisit<'_> {
+    /// Loads the checkpoint (if any) into `m`, then the plain metrics and, on the 3DIEBench
+    /// layout, the method's own (`extra`).
+    fn evaluate_with<M: Method + Embed>(
+        self,
+        m: &mut M,
+        extra: impl FnOnce(&M) -> Result<BTreeMap<String, f64>>,
+    ) -> Result<(String, Option<u64>, BTreeMap<String, f64>)> {
+        let step = match self.checkpoint {
+            Some(dir) => Some(load_weights(m, m.name(), dir)?),
+            None => None,
+        };
+        let mut metrics = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
+        if self.data.has_views() {
+            metrics.extend(extra(m)?);
+        }
+        Ok((m.name().to_string(), step, metrics))
+    }
+}
+
+impl EvalData {
+    /// Whether both splits are in the 3DIEBench layout (pairs of views with latents).
+    fn has_views(&self) -> bool {
+        self.train.views_3die().is_some() && self.val.views_3die().is_some()
     }
 }
 
@@ -398,12 +459,14 @@ fn load_weights<M: Method>(m: &M, name: &str, dir: &Path) -> Result<u64> {
     Ok(ck.state.step)
 }
 
-/// All metrics of the module docs for `m` on `data`.
+/// All metrics of the module docs for `m` on `data`; `param_r2` only for a method trained on
+/// augmented views (`augmented`), not for those trained on object-view pairs with actions.
 fn evaluate<M: Embed>(
     m: &M,
     data: &EvalData,
     p: &EvalProtocol,
     device: &Device,
+    augmented: bool,
 ) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     let (train_h, train_y) = features(m, &data.train, data.view_size, p.batch_size, device)
@@ -440,7 +503,7 @@ fn evaluate<M: Embed>(
     out.insert("knn_top1".into(), knn.top1);
     out.insert("collapse_std".into(), collapse_std(&val_h)?);
     out.insert("effective_rank".into(), effective_rank(&val_h)?);
-    if data.train.views_3die().is_some() && data.val.views_3die().is_some() {
+    if data.has_views() {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let train_pairs = view_pairs(&data.train, p.pairs_train, &mut rng)?;
         let val_pairs = view_pairs(&data.val, p.pairs_val, &mut rng)?;
@@ -463,14 +526,16 @@ fn evaluate<M: Embed>(
             out.insert(name, v);
         }
     }
-    if let Some(r2) = param_r2(m, data, p, device).context("augmentation-parameter R²")? {
+    if augmented
+        && let Some(r2) = param_r2(m, data, p, device).context("augmentation-parameter R²")?
+    {
         out.insert("param_r2".into(), r2);
     }
     Ok(out)
 }
 
 /// Encoder features of every image of `data` in order, `(N, D)` on `device`, and the labels.
-fn features<M: Embed>(
+pub(crate) fn features<M: Embed>(
     m: &M,
     data: &Dataset,
     size: Option<usize>,
@@ -491,7 +556,11 @@ fn features<M: Embed>(
 }
 
 /// `n` random pairs (indices into the split) of two distinct views of one object.
-fn view_pairs(data: &Dataset, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn view_pairs(
+    data: &Dataset,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<(usize, usize)>> {
     let views = data
         .views_3die()
         .context("not in the 3DIEBench layout")?
@@ -516,7 +585,7 @@ fn view_pairs(data: &Dataset, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<(usi
 
 /// `[h_a; h_b]` `(P, 2D)`, the relative rotation quaternions `(P, 4)` and the colour deltas
 /// `(P, 2)` of `pairs`.
-fn pair_tensors(
+pub(crate) fn pair_tensors(
     h: &Tensor,
     data: &Dataset,
     pairs: &[(usize, usize)],

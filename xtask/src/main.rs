@@ -18,6 +18,7 @@
 mod augment;
 mod eval;
 mod groups;
+mod incontext;
 mod info;
 mod learnable;
 mod plots;

@@ -45,7 +45,8 @@ pub struct ReproduceArgs {
     profile: String,
     /// Only these suites (comma-separated): ssl (SimCLR, BYOL, VICReg, EquiMod on mini3die),
     /// hssl (Homomorphic SSL on rotated digits), hssl-translation, hssl-scale, gessl (GeSSL
-    /// around SimCLR and VICReg on mini3die) [default: all].
+    /// around SimCLR and VICReg on mini3die), contextssl (ContextSSL and SIE, SEN, AugSelf on
+    /// mini3die) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     suite: Vec<String>,
     /// Only these experiments (comma-separated), e.g. random, simclr, byol, vicreg,
@@ -362,6 +363,19 @@ const fn ablation(inner_steps: usize, lookahead: usize, meta: MetaGradient) -> T
     }
 }
 
+/// The ContextSSL suite on mini3die (`docs/contextssl.md`): ContextSSL with its in-context
+/// evaluation next to the equivariant baselines of its table, all on pairs of renders of one
+/// object (SimCLR on its usual augmented object-view pairs).
+const CONTEXTSSL_EXPERIMENTS: [Experiment; 7] = [
+    Experiment::run("ctx-random", "random encoder + transformer", "contextssl").random(),
+    Experiment::run("ctx-simclr", "SimCLR", "simclr"),
+    Experiment::run("ctx-augself", "SimCLR + AugSelf", "simclr_augself"),
+    Experiment::run("ctx-sie", "SIE (rotation)", "sie"),
+    Experiment::run("ctx-sie-color", "SIE (rotation + colour)", "sie_color"),
+    Experiment::run("ctx-sen", "SEN (rotation)", "sen"),
+    Experiment::run("contextssl", "ContextSSL", "contextssl"),
+];
+
 /// A sweep plotted on a suite's page: H-SSL next to A-SSL at each point.
 #[derive(Debug, Clone, Copy)]
 struct Sweep {
@@ -385,6 +399,9 @@ enum SecondPlot {
         &'static str,
         &'static [(&'static str, &'static str, f64)],
     ),
+    /// ContextSSL's curves against the context length (`context.svg`, `mrr.svg`) of one
+    /// experiment.
+    Context(&'static str),
     /// None.
     None,
 }
@@ -413,7 +430,7 @@ struct Suite {
     plot: SecondPlot,
 }
 
-const SUITES: [Suite; 5] = [
+const SUITES: [Suite; 6] = [
     Suite {
         name: "ssl",
         title: "Invariant and equivariant SSL (SimCLR, BYOL, VICReg, EquiMod)",
@@ -518,6 +535,31 @@ const SUITES: [Suite; 5] = [
             "sigma (KL, nats)",
             &[("sigma", "sigma", 1.0)],
         ),
+    },
+    Suite {
+        name: "contextssl",
+        title: "ContextSSL: in-context symmetries, and the equivariant baselines",
+        experiments: &CONTEXTSSL_EXPERIMENTS,
+        data: "mini3die",
+        paper: false,
+        subdir: "contextssl",
+        columns: &CONTEXTSSL_COLUMNS,
+        claims: contextssl_claims,
+        legend: "Probe and kNN on frozen encoder features of the held-out split. Rotation / colour \
+                 R² (encoder): R² (global mean) of the relative quaternion / the two hue deltas \
+                 regressed by an MLP from `[h(x_a); h(x_b)]`. The context columns (ContextSSL \
+                 and its random floor only) regress from the L2-normalised transformer outputs of \
+                 `[h; 0]` query tokens that attend to 126 context tokens (63 training pairs) with \
+                 rotation-only (`rot. ctx`) or colour-only (`col. ctx`) actions. MRR: retrieval of \
+                 view j among an object's views from view 0 and the rotation action, by the \
+                 hypernetwork predictor (SIE, SEN) or by the transformer under a rotation context \
+                 of 126 tokens (ContextSSL); chance is about 0.15 for 25 views. ctx gap: mean \
+                 distance between the unit outputs of one image under the two contexts (0: the \
+                 context is ignored). SIE, SEN and AugSelf train on pairs of renders of one object \
+                 without augmentation, 400 steps of 64 pairs; ContextSSL the same for 1200 steps \
+                 (its transformer learns nothing in 400); SimCLR is the `ssl` suite's run \
+                 (augmented object-view pairs, 120 steps of 64).",
+        plot: SecondPlot::Context("contextssl"),
     },
 ];
 
@@ -703,6 +745,27 @@ const GESSL_COLUMNS: [Column; 6] = [
     ("knn_top1", "kNN top-1 %", 100.0, 1),
     ("sigma", "sigma", 1.0, 3),
     ("images_per_second", "train img/s", 1.0, 0),
+    ("train_seconds", "train s", 1.0, 0),
+    ("eval_seconds", "eval s", 1.0, 0),
+];
+
+/// The ContextSSL suite's columns (the context ones at the quick profile's longest context).
+const CONTEXTSSL_COLUMNS: [Column; 12] = [
+    ("probe_top1", "probe top-1 %", 100.0, 1),
+    ("rotation_r2", "rotation R² (encoder)", 1.0, 3),
+    ("color_r2", "colour R² (encoder)", 1.0, 3),
+    ("ctx_rot_c126_rotation_r2", "rotation R², rot. ctx", 1.0, 3),
+    ("ctx_rot_c126_color_r2", "colour R², rot. ctx", 1.0, 3),
+    (
+        "ctx_color_c126_rotation_r2",
+        "rotation R², col. ctx",
+        1.0,
+        3,
+    ),
+    ("ctx_color_c126_color_r2", "colour R², col. ctx", 1.0, 3),
+    ("mrr", "MRR (predictor)", 1.0, 3),
+    ("ctx_rot_c126_mrr", "MRR, rot. ctx", 1.0, 3),
+    ("ctx_c126_mode_gap", "ctx gap", 1.0, 3),
     ("train_seconds", "train s", 1.0, 0),
     ("eval_seconds", "eval s", 1.0, 0),
 ];
@@ -1203,6 +1266,129 @@ fn gessl_claims(results: &[RunResult]) -> Vec<Claim> {
     out
 }
 
+/// Rotation-R² gap between the two contexts at the longest context (paper: 0.40).
+const CONTEXT_ROTATION_GAP: f64 = 0.3;
+/// Colour-R² gap between the two contexts at the longest context (paper: 0.94).
+const CONTEXT_COLOR_GAP: f64 = 0.5;
+/// "Clearly above": SIE's rotation R² over SimCLR's (paper: 0.671 vs 0.506).
+const SIE_ROTATION_MARGIN: f64 = 0.05;
+/// "Within a few points": ContextSSL's top-1 against the invariant baseline's.
+const CONTEXT_TOP1_WITHIN: f64 = 0.05;
+
+/// The context lengths evaluated for `experiment` (from its rotation-context R² keys), sorted.
+fn context_lengths(results: &[RunResult], experiment: &str) -> Vec<usize> {
+    let mut cs: Vec<usize> = results
+        .iter()
+        .filter(|r| r.experiment == experiment)
+        .flat_map(|r| r.metrics.keys())
+        .filter_map(|k| {
+            k.strip_prefix("ctx_rot_c")?
+                .strip_suffix("_rotation_r2")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    cs.sort_unstable();
+    cs.dedup();
+    cs
+}
+
+fn contextssl_claims(results: &[RunResult]) -> Vec<Claim> {
+    let x = &CONTEXTSSL_EXPERIMENTS;
+    let e = "contextssl";
+    let mut out = Vec::new();
+    let cs = context_lengths(results, e);
+    if let (Some(&c0), Some(&cmax)) = (cs.first(), cs.last()) {
+        let k = |mode: &str, c: usize, what: &str| format!("ctx_{mode}_c{c}_{what}");
+        let get = |key: String| stat(results, e, &key);
+        for (what, name, keep, other, gap, paper) in [
+            (
+                "rotation_r2",
+                "rotation",
+                "rot",
+                "color",
+                CONTEXT_ROTATION_GAP,
+                0.40,
+            ),
+            (
+                "color_r2",
+                "colour",
+                "color",
+                "rot",
+                CONTEXT_COLOR_GAP,
+                0.94,
+            ),
+        ] {
+            if let (Some(a), Some(b)) = (get(k(keep, cmax, what)), get(k(other, cmax, what))) {
+                out.push(Claim {
+                    claim: format!(
+                        "at c = {cmax}, {name} R² under a {name} context exceeds that under the \
+                         other context by at least {gap} (paper: {paper})"
+                    ),
+                    holds: a.0 - b.0 >= gap,
+                    measured: format!("{} vs {} ({:+.3})", pm(a, 1.0, 3), pm(b, 1.0, 3), a.0 - b.0),
+                });
+            }
+            if let (Some(a), Some(b)) = (get(k(other, c0, what)), get(k(other, cmax, what))) {
+                out.push(Claim {
+                    claim: format!(
+                        "under the other context, {name} R² falls as the context grows (c = {c0} \
+                         -> {cmax})"
+                    ),
+                    holds: b.0 < a.0,
+                    measured: format!("{} -> {}", pm(a, 1.0, 3), pm(b, 1.0, 3)),
+                });
+            }
+        }
+        if let (Some(a), Some(b)) = (get(k("rot", c0, "mrr")), get(k("rot", cmax, "mrr"))) {
+            out.push(Claim {
+                claim: format!(
+                    "MRR under a rotation context rises with its length (c = {c0} -> {cmax}; \
+                     paper: 0.240 -> 0.402)"
+                ),
+                holds: b.0 > a.0,
+                measured: format!("{} -> {}", pm(a, 1.0, 3), pm(b, 1.0, 3)),
+            });
+        }
+    }
+    if let (Some(a), Some(b)) = (
+        stat(results, "ctx-sie", "rotation_r2"),
+        stat(results, "ctx-simclr", "rotation_r2"),
+    ) {
+        out.push(Claim {
+            claim: format!(
+                "{}'s rotation R² is clearly above {}'s (by {SIE_ROTATION_MARGIN}; paper: 0.671 vs \
+                 0.506)",
+                label_of(x, "ctx-sie"),
+                label_of(x, "ctx-simclr")
+            ),
+            holds: a.0 - b.0 >= SIE_ROTATION_MARGIN,
+            measured: format!("{} vs {} ({:+.3})", pm(a, 1.0, 3), pm(b, 1.0, 3), a.0 - b.0),
+        });
+    }
+    if let (Some(a), Some(b)) = (
+        stat(results, e, "probe_top1"),
+        stat(results, "ctx-simclr", "probe_top1"),
+    ) {
+        out.push(Claim {
+            claim: format!(
+                "ContextSSL's linear-probe top-1 is within {:.0} points of {}'s (paper: 80.4 vs \
+                 85.3)",
+                100.0 * CONTEXT_TOP1_WITHIN,
+                label_of(x, "ctx-simclr")
+            ),
+            holds: a.0 >= b.0 - CONTEXT_TOP1_WITHIN,
+            measured: format!(
+                "{} % vs {} % ({:+.1} points)",
+                pm(a, 100.0, 1),
+                pm(b, 100.0, 1),
+                100.0 * (a.0 - b.0)
+            ),
+        });
+    }
+    out
+}
+
 /// `when`, the GeSSL experiment `g`'s linear-probe top-1 is at least that of `b`.
 fn top1_at_least(results: &[RunResult], g: &str, b: &str, when: &str) -> Option<Claim> {
     let x = &GESSL_EXPERIMENTS;
@@ -1504,6 +1690,53 @@ fn write_page(
             &labels,
             &bars(keys),
         )?,
+        SecondPlot::Context(e) => {
+            let cs = context_lengths(&results.runs, e);
+            let curve = |mode: &str, what: &str, label: &str| Series {
+                label: label.to_string(),
+                points: cs
+                    .iter()
+                    .filter_map(|&c| {
+                        stat(&results.runs, e, &format!("ctx_{mode}_c{c}_{what}"))
+                            .map(|(m, _, _)| (c as f64, m))
+                    })
+                    .collect(),
+            };
+            let r2 = [
+                curve("rot", "rotation_r2", "rotation R², rotation context"),
+                curve("color", "rotation_r2", "rotation R², colour context"),
+                curve("color", "color_r2", "colour R², colour context"),
+                curve("rot", "color_r2", "colour R², rotation context"),
+            ];
+            plots::line_chart(
+                &out.join("context.svg"),
+                &format!(
+                    "ContextSSL: R² against the context length ({} profile, mean over seeds)",
+                    results.profile
+                ),
+                "context length c (tokens)",
+                "R² (global mean)",
+                &r2,
+                false,
+            )?;
+            let mrr = [
+                curve("rot", "mrr", "MRR, rotation context"),
+                curve("rot", "h1", "H@1, rotation context"),
+                curve("rot", "h5", "H@5, rotation context"),
+                curve("color", "mrr", "MRR, colour context (colour actions)"),
+            ];
+            plots::line_chart(
+                &out.join("mrr.svg"),
+                &format!(
+                    "ContextSSL: retrieval against the context length ({} profile)",
+                    results.profile
+                ),
+                "context length c (tokens)",
+                "MRR / H@k",
+                &mrr,
+                false,
+            )?;
+        }
         SecondPlot::Sweep(sweep) => {
             // H-SSL's setting next to its A-SSL counterpart, mean over the seeds run
             let curve = |pick: fn(&(f64, &'static str, &'static str)) -> &'static str,
@@ -1609,6 +1842,9 @@ fn page(suite: &Suite, r: &Results) -> String {
         SecondPlot::R2 => "![R²](r2.svg)\n\n",
         SecondPlot::Sweep(_) => "![sweep](sweep.svg)\n\n",
         SecondPlot::Bars(..) => "![metrics](metrics.svg)\n\n",
+        SecondPlot::Context(_) => {
+            "![R² against context](context.svg)\n\n![MRR against context](mrr.svg)\n\n"
+        }
         SecondPlot::None => "",
     };
     s.push_str(&format!(

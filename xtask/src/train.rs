@@ -62,14 +62,17 @@ use noether_models::{
     SesnConfig, Structure, TranslationCnn, TranslationCnnConfig,
 };
 use noether_train::data::{
-    self, Dataset, DatasetKind, EquimodSource, OneViewSource, Pairing, SourceConfig, TwoViewSource,
+    self, ActionPairSource, Dataset, DatasetKind, EquimodSource, OneViewSource, Pairing,
+    SourceConfig, TwoViewSource,
 };
 use noether_train::methods::{
-    Byol, ByolConfig, EquimodBase, EquimodConfig, Gessl, GesslConfig, Hssl, HsslConfig, HsslMode,
-    SimClr, SimClrConfig, TaskClassifier, Tasks, Vicreg, VicregConfig,
+    AugSelfConfig, Byol, ByolConfig, ContextSsl, ContextSslConfig, EquimodBase, EquimodConfig,
+    Gessl, GesslConfig, Hssl, HsslConfig, HsslMode, InContext, Sen, SenConfig, Sie, SieConfig,
+    SimClr, SimClrAugSelf, SimClrConfig, TaskClassifier, Tasks, Vicreg, VicregConfig,
 };
 use noether_train::{
-    BatchSource, Checkpoint, CheckpointDir, Embed, Method, RunSummary, TrainConfig, Trainer,
+    BatchSource, Checkpoint, CheckpointDir, Embed, Method, PredictAction, RunSummary, TrainConfig,
+    Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +123,16 @@ pub enum MethodKind {
     Hssl,
     /// Its augmentation-SSL counterpart: the identity fiber of two rotated copies.
     Assl,
+    /// ContextSSL: an encoder and a transformer over (state, action, next state) tokens of
+    /// object-view pairs (3DIEBench layout).
+    Contextssl,
+    /// SIE: split invariant / equivariant representation with a hypernetwork predictor
+    /// (object-view pairs).
+    Sie,
+    /// SEN: one equivariant projection, hypernetwork predictor, InfoNCE (object-view pairs).
+    Sen,
+    /// SimCLR on object-view pairs plus AugSelf's relative-rotation head.
+    SimclrAugself,
 }
 
 /// `[run]`.
@@ -383,6 +396,28 @@ pub enum MethodSection {
     Equimod(EquimodConfig),
     /// Homomorphic SSL's or A-SSL's.
     Hssl(HsslConfig),
+    /// ContextSSL's.
+    Contextssl(ContextSslConfig),
+    /// SIE's.
+    Sie(SieConfig),
+    /// SEN's.
+    Sen(SenConfig),
+    /// SimCLR + AugSelf's.
+    Augself(AugSelfConfig),
+}
+
+impl MethodSection {
+    /// Whether the method trains on augmented views of the preset (not on object-view pairs
+    /// with their actions).
+    pub fn trains_on_augmentations(&self) -> bool {
+        !matches!(
+            self,
+            MethodSection::Contextssl(_)
+                | MethodSection::Sie(_)
+                | MethodSection::Sen(_)
+                | MethodSection::Augself(_)
+        )
+    }
 }
 
 /// A run file resolved: defaults filled in, overrides applied.
@@ -495,6 +530,27 @@ impl RunFile {
                 let c: HsslConfig = overlay(&HsslConfig::default(), &table).map_err(field)?;
                 MethodSection::Hssl(HsslConfig { mode, ..c })
             }
+            MethodKind::Contextssl => MethodSection::Contextssl(
+                overlay(&ContextSslConfig::default(), &table).map_err(field)?,
+            ),
+            MethodKind::Sie => {
+                MethodSection::Sie(overlay(&SieConfig::default(), &table).map_err(field)?)
+            }
+            MethodKind::Sen => {
+                MethodSection::Sen(overlay(&SenConfig::default(), &table).map_err(field)?)
+            }
+            MethodKind::SimclrAugself => {
+                MethodSection::Augself(overlay(&AugSelfConfig::default(), &table).map_err(field)?)
+            }
+        };
+        // `--batch-size` below ContextSSL's block shrinks the block to one sequence per batch
+        // (the smoke profile's tiny batches); the run file's own batch must fit its block.
+        let method = match (method, overrides.batch_size) {
+            (MethodSection::Contextssl(mut c), Some(b)) if b < c.block_pairs => {
+                c.block_pairs = b;
+                MethodSection::Contextssl(c)
+            }
+            (m, _) => m,
         };
         let mut train = raw.train;
         if let Some(seed) = overrides.seed {
@@ -564,11 +620,17 @@ impl RunFile {
     /// Validates the method's config (field names as `noether-train` spells them).
     fn check_method(&self) -> Result<()> {
         if let Some(g) = &self.gessl {
-            if let MethodSection::Hssl(c) = &self.method {
+            if !matches!(
+                self.method,
+                MethodSection::Simclr(_)
+                    | MethodSection::Byol(_)
+                    | MethodSection::Vicreg(_)
+                    | MethodSection::Equimod(_)
+            ) {
                 bail!(
                     "[gessl]: GeSSL wraps simclr, byol, vicreg, equimod-simclr or equimod-byol, \
                      not run.method = \"{}\"",
-                    c.mode.method_name()
+                    self.method_name()
                 );
             }
             g.validate().context("in [gessl]")?;
@@ -578,6 +640,20 @@ impl RunFile {
             MethodSection::Byol(c) => c.validate(),
             MethodSection::Vicreg(c) => c.validate(),
             MethodSection::Equimod(c) => c.validate(),
+            MethodSection::Contextssl(c) => {
+                if !self.data.batch_size.is_multiple_of(c.block_pairs) {
+                    bail!(
+                        "contextssl.block_pairs: the batch of {} pairs (data.batch_size) is not a \
+                         multiple of block_pairs {}",
+                        self.data.batch_size,
+                        c.block_pairs
+                    );
+                }
+                c.validate()
+            }
+            MethodSection::Sie(c) => c.validate(),
+            MethodSection::Sen(c) => c.validate(),
+            MethodSection::Augself(c) => c.validate(),
             MethodSection::Hssl(c) => match &self.model {
                 ModelSection::Gcnn { n, .. } => {
                     if let Some(d) = c.distances.iter().find(|&&d| d > n / 2) {
@@ -635,6 +711,12 @@ impl RunFile {
             MethodKind::Hssl | MethodKind::Assl => {
                 MethodSection::Hssl(serde_json::from_value(m).context("in method")?)
             }
+            MethodKind::Contextssl => {
+                MethodSection::Contextssl(serde_json::from_value(m).context("in method")?)
+            }
+            MethodKind::Sie => MethodSection::Sie(serde_json::from_value(m)?),
+            MethodKind::Sen => MethodSection::Sen(serde_json::from_value(m)?),
+            MethodKind::SimclrAugself => MethodSection::Augself(serde_json::from_value(m)?),
         };
         let file = RunFile {
             run: raw.run,
@@ -652,6 +734,14 @@ impl RunFile {
     /// The resolved file as JSON, for [`Trainer::with_run_config`].
     pub fn to_json(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self).context("serialising the resolved run file")
+    }
+
+    /// `run.method` as the run file spells it.
+    pub fn method_name(&self) -> String {
+        serde_json::to_value(self.run.method)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// The batch-source settings of the run (preset, sizes, seed).
@@ -886,6 +976,36 @@ pub trait Visit {
             None => self.visit(method, source),
         }
     }
+
+    /// Called instead of [`Visit::visit`] for methods with a context (ContextSSL), so that
+    /// evaluation can run the in-context protocol. By default: [`Visit::visit`].
+    fn visit_context<M, S>(
+        self,
+        method: &mut M,
+        source: impl FnOnce() -> Result<S>,
+    ) -> Result<Self::Out>
+    where
+        Self: Sized,
+        M: Method + Embed + InContext,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        self.visit(method, source)
+    }
+
+    /// Called instead of [`Visit::visit`] for methods with an action-conditioned predictor
+    /// (SIE, SEN), so that evaluation can score it by retrieval. By default: [`Visit::visit`].
+    fn visit_paired<M, S>(
+        self,
+        method: &mut M,
+        source: impl FnOnce() -> Result<S>,
+    ) -> Result<Self::Out>
+    where
+        Self: Sized,
+        M: Method + Embed + PredictAction,
+        S: BatchSource<Batch = M::Batch>,
+    {
+        self.visit(method, source)
+    }
 }
 
 /// Trains the visited method with `trainer`, from its last checkpoint when `resume`.
@@ -1098,6 +1218,8 @@ fn with_backbone<B: Backbone, V: Visit>(
     };
     let two_view =
         |data, seed| TwoViewSource::new(data, config(seed), device).context("data source");
+    let action_pairs =
+        |data, seed| ActionPairSource::new(data, config(seed), device).context("data source");
     match &file.method {
         MethodSection::Simclr(c) => {
             let mut m = SimClr::new(store.clone(), make(&store)?, c, dt, device)?;
@@ -1127,6 +1249,22 @@ fn with_backbone<B: Backbone, V: Visit>(
                 Ok(source)
             };
             visitor.visit_tasked(&mut m, || source(train()?, seed), source, gessl)
+        }
+        MethodSection::Contextssl(c) => {
+            let mut m = ContextSsl::new(store.clone(), make(&store)?, c, dt, device)?;
+            visitor.visit_context(&mut m, || action_pairs(train()?, seed))
+        }
+        MethodSection::Sie(c) => {
+            let mut m = Sie::new(store.clone(), make(&store)?, c, dt, device)?;
+            visitor.visit_paired(&mut m, || action_pairs(train()?, seed))
+        }
+        MethodSection::Sen(c) => {
+            let mut m = Sen::new(store.clone(), make(&store)?, c, dt, device)?;
+            visitor.visit_paired(&mut m, || action_pairs(train()?, seed))
+        }
+        MethodSection::Augself(c) => {
+            let mut m = SimClrAugSelf::new(store.clone(), make(&store)?, c, dt, device)?;
+            visitor.visit(&mut m, || action_pairs(train()?, seed))
         }
         MethodSection::Hssl(_) => bail!("run.method: hssl / assl are built by with_method"),
     }

@@ -94,6 +94,53 @@ fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
     let svg = std::fs::read_to_string(out.join("gessl/metrics.svg")).expect("sigma plot");
     assert!(svg.starts_with("<svg") && svg.contains("sigma"));
 
+    // the ContextSSL suite: in-context metrics at every smoke length in both modes, the
+    // predictors' MRR, the context curves
+    let ctx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("contextssl/results.json")).expect("contextssl json"),
+    )
+    .expect("contextssl/results.json parses");
+    let run = |e: &str| {
+        ctx["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .find(|r| r["experiment"] == e)
+            .unwrap_or_else(|| panic!("no run of {e}"))["metrics"]
+            .clone()
+    };
+    let finite = |m: &serde_json::Value, key: &str| {
+        let v = m[key].as_f64().unwrap_or(f64::NAN);
+        assert!(v.is_finite(), "{key}: {m}");
+        v
+    };
+    let m = run("contextssl");
+    for mode in ["rot", "color"] {
+        for c in [0, 2, 6] {
+            for what in ["rotation_r2", "color_r2", "mrr", "h1", "h5"] {
+                finite(&m, &format!("ctx_{mode}_c{c}_{what}"));
+            }
+        }
+    }
+    // without a context the two modes are the same model on the same [h; 0] tokens
+    assert_eq!(
+        finite(&m, "ctx_rot_c0_rotation_r2"),
+        finite(&m, "ctx_color_c0_rotation_r2")
+    );
+    assert!(
+        m.get("param_r2").is_none(),
+        "no augmentation parameters: {m}"
+    );
+    for e in ["ctx-sie", "ctx-sie-color", "ctx-sen"] {
+        let mrr = finite(&run(e), "mrr");
+        assert!(mrr > 0.0 && mrr <= 1.0, "{e}: {mrr}");
+    }
+    finite(&run("ctx-augself"), "probe_top1");
+    for plot in ["context.svg", "mrr.svg"] {
+        let svg = std::fs::read_to_string(out.join("contextssl").join(plot)).expect("plot");
+        assert!(svg.starts_with("<svg") && svg.contains("context"), "{plot}");
+    }
+
     // a second invocation reuses the finished runs and their evaluations
     let o = xtask(&cache, &args);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -188,7 +188,24 @@ fn unknown_key_names_the_key_and_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let smoke = std::fs::read_to_string(root().join("experiments/simclr_mini3die_smoke.toml"))
         .expect("smoke file");
+    let ctx = std::fs::read_to_string(root().join("experiments/contextssl_mini3die_quick.toml"))
+        .expect("contextssl file");
     for (name, text_in, key) in [
+        (
+            "ctx_block.toml",
+            ctx.replace("block_pairs = 64", "block_pairs = 48"),
+            "contextssl.block_pairs",
+        ),
+        (
+            "ctx_gessl.toml",
+            format!("{ctx}\n[gessl]\ntasks = 2\n"),
+            "contextssl",
+        ),
+        (
+            "ctx_key.toml",
+            ctx.replace("n_layer = 3", "n_layers = 3"),
+            "n_layers",
+        ),
         ("top.toml", format!("{smoke}\n[extra]\nx = 1\n"), "extra"),
         (
             "model.toml",

@@ -116,6 +116,8 @@ enum Tweak {
         meta: MetaGradient,
         steps: f64,
     },
+    /// ContextSSL's probability of the `rot` environment (1: rotation only, 0: colour only).
+    RotationProb(f64),
 }
 
 /// Multiplies `train.steps` by `factor` (at least one step), keeping the warm-up inside.
@@ -201,6 +203,13 @@ impl Experiment {
                 g.meta_gradient = meta;
                 scale_steps(file, steps);
             }
+            Tweak::RotationProb(p) => match &mut file.method {
+                MethodSection::Contextssl(c) => c.rotation_prob = p,
+                _ => bail!(
+                    "experiment {}: an environment tweak needs a contextssl run",
+                    self.name
+                ),
+            },
         }
         Ok(())
     }
@@ -366,7 +375,7 @@ const fn ablation(inner_steps: usize, lookahead: usize, meta: MetaGradient) -> T
 /// The ContextSSL suite on mini3die (`docs/contextssl.md`): ContextSSL with its in-context
 /// evaluation next to the equivariant baselines of its table, all on pairs of renders of one
 /// object (SimCLR on its usual augmented object-view pairs).
-const CONTEXTSSL_EXPERIMENTS: [Experiment; 7] = [
+const CONTEXTSSL_EXPERIMENTS: [Experiment; 9] = [
     Experiment::run("ctx-random", "random encoder + transformer", "contextssl").random(),
     Experiment::run("ctx-simclr", "SimCLR", "simclr"),
     Experiment::run("ctx-augself", "SimCLR + AugSelf", "simclr_augself"),
@@ -374,6 +383,12 @@ const CONTEXTSSL_EXPERIMENTS: [Experiment; 7] = [
     Experiment::run("ctx-sie-color", "SIE (rotation + colour)", "sie_color"),
     Experiment::run("ctx-sen", "SEN (rotation)", "sen"),
     Experiment::run("contextssl", "ContextSSL", "contextssl"),
+    Experiment::run("ctx-rot-only", "ContextSSL, rot env. only", "contextssl")
+        .tweak(Tweak::RotationProb(1.0))
+        .seeds(1),
+    Experiment::run("ctx-color-only", "ContextSSL, colour env. only", "contextssl")
+        .tweak(Tweak::RotationProb(0.0))
+        .seeds(1),
 ];
 
 /// A sweep plotted on a suite's page: H-SSL next to A-SSL at each point.
@@ -558,7 +573,9 @@ const SUITES: [Suite; 6] = [
                  context is ignored). SIE, SEN and AugSelf train on pairs of renders of one object \
                  without augmentation, 400 steps of 64 pairs; ContextSSL the same for 1200 steps \
                  (its transformer learns nothing in 400); SimCLR is the `ssl` suite's run \
-                 (augmented object-view pairs, 120 steps of 64).",
+                 (augmented object-view pairs, 120 steps of 64). `env. only` rows (one seed): \
+                 ContextSSL trained in one environment only, so the invariance it should learn \
+                 needs no context; their context columns show what the objective itself does.",
         plot: SecondPlot::Context("contextssl"),
     },
 ];

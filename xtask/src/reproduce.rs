@@ -386,9 +386,13 @@ const CONTEXTSSL_EXPERIMENTS: [Experiment; 9] = [
     Experiment::run("ctx-rot-only", "ContextSSL, rot env. only", "contextssl")
         .tweak(Tweak::RotationProb(1.0))
         .seeds(1),
-    Experiment::run("ctx-color-only", "ContextSSL, colour env. only", "contextssl")
-        .tweak(Tweak::RotationProb(0.0))
-        .seeds(1),
+    Experiment::run(
+        "ctx-color-only",
+        "ContextSSL, colour env. only",
+        "contextssl",
+    )
+    .tweak(Tweak::RotationProb(0.0))
+    .seeds(1),
 ];
 
 /// A sweep plotted on a suite's page: H-SSL next to A-SSL at each point.

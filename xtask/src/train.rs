@@ -298,6 +298,13 @@ pub enum ModelSection {
         #[serde(default = "sixty_four")]
         base_channels: usize,
     },
+    /// ResNet-18 with torchvision's ImageNet stem (ContextSSL's and SIE's encoder at 128 px),
+    /// `fc` removed.
+    Resnet18 {
+        /// Channels of the first stage (64).
+        #[serde(default = "sixty_four")]
+        base_channels: usize,
+    },
     /// A `C_N` G-CNN (`noether_models::GCnn`), or one of its no-structure ablations.
     Gcnn {
         /// Channels per group element of each block.
@@ -578,7 +585,8 @@ impl RunFile {
                     bail!("model.convs_per_block: must be >= 1");
                 }
             }
-            ModelSection::Resnet18Cifar { base_channels } => {
+            ModelSection::Resnet18Cifar { base_channels }
+            | ModelSection::Resnet18 { base_channels } => {
                 if *base_channels == 0 {
                     bail!("model.base_channels: must be >= 1");
                 }
@@ -1107,10 +1115,15 @@ pub fn with_method<V: Visit>(file: &RunFile, device: &Device, visitor: V) -> Res
                 visitor,
             )
         }
-        ModelSection::Resnet18Cifar { base_channels } => {
+        ModelSection::Resnet18Cifar { base_channels }
+        | ModelSection::Resnet18 { base_channels } => {
+            let stem = match model {
+                ModelSection::Resnet18 { .. } => noether_models::Stem::ImageNet,
+                _ => noether_models::Stem::Cifar,
+            };
             let cfg = ResNetConfig {
                 base_channels: *base_channels,
-                ..ResNetConfig::resnet18_cifar()
+                ..ResNetConfig::new(noether_models::ResNetDepth::R18, stem)
             };
             with_backbone(
                 file,
@@ -1267,5 +1280,33 @@ fn with_backbone<B: Backbone, V: Visit>(
             visitor.visit(&mut m, || action_pairs(train()?, seed))
         }
         MethodSection::Hssl(_) => bail!("run.method: hssl / assl are built by with_method"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `*_paper.toml` resolves and validates (with a data directory given, as a user
+    /// would), including the GPU-sized ones the CLI test does not train.
+    #[test]
+    fn paper_run_files_resolve() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("experiments/") {
+            let path = entry.expect("entry").path();
+            if !path.to_string_lossy().ends_with("_paper.toml") {
+                continue;
+            }
+            let overrides = Overrides {
+                data_dir: Some(std::env::temp_dir()),
+                ..Overrides::default()
+            };
+            let file = RunFile::load(&path, &overrides)
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert!(file.train.steps > 0);
+            n += 1;
+        }
+        assert!(n >= 6, "{n} paper files");
     }
 }

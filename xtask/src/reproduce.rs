@@ -2021,6 +2021,43 @@ mod tests {
         assert!(Profile::named("fast").is_err());
     }
 
+    /// A ContextSSL run whose in-context R² depend on the context as the paper's, or not.
+    fn context_run(seed: u64, reads_context: bool) -> RunResult {
+        let mut metrics = BTreeMap::new();
+        for c in [0usize, 2, 126] {
+            let t = if reads_context { c as f64 / 126.0 } else { 0.0 };
+            let put = |m: &mut BTreeMap<String, f64>, k: String, v: f64| m.insert(k, v);
+            put(&mut metrics, format!("ctx_rot_c{c}_rotation_r2"), 0.7);
+            put(&mut metrics, format!("ctx_color_c{c}_rotation_r2"), 0.7 - 0.4 * t);
+            put(&mut metrics, format!("ctx_color_c{c}_color_r2"), 0.9);
+            put(&mut metrics, format!("ctx_rot_c{c}_color_r2"), 0.9 - 0.8 * t);
+            put(&mut metrics, format!("ctx_rot_c{c}_mrr"), 0.2 + 0.2 * t);
+        }
+        RunResult {
+            experiment: "contextssl".into(),
+            seed,
+            steps: 1,
+            train_seconds: 1.0,
+            images_per_second: None,
+            eval_seconds: 1.0,
+            metrics,
+        }
+    }
+
+    #[test]
+    fn context_claims_hold_for_a_model_that_reads_its_context_and_fail_otherwise() {
+        let good = [context_run(0, true), context_run(1, true)];
+        assert_eq!(context_lengths(&good, "contextssl"), vec![0, 2, 126]);
+        let claims = contextssl_claims(&good);
+        assert_eq!(claims.len(), 5, "{claims:?}");
+        assert!(claims.iter().all(|c| c.holds), "{claims:?}");
+        assert!(claims[0].claim.contains("c = 126"), "{claims:?}");
+        let bad = contextssl_claims(&[context_run(0, false)]);
+        assert_eq!(bad.len(), 5);
+        assert!(bad.iter().all(|c| !c.holds), "{bad:?}");
+        assert!(contextssl_claims(&[]).is_empty());
+    }
+
     #[test]
     fn training_time_sums_resumed_sessions() {
         let dir = std::env::temp_dir().join(format!("noether-tt-{}", std::process::id()));

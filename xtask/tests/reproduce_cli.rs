@@ -146,6 +146,8 @@ fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(stdout.contains("not retrained"), "{stdout}");
+    // the random floors too: same resolved run file, same protocol
+    assert!(stdout.contains("not re-evaluated"), "{stdout}");
 
     // eval --run on one of them
     let o = xtask(

@@ -19,14 +19,14 @@ use candle_core::{Device, Tensor};
 use noether_augment::Image;
 use noether_augment::ops::Normalize;
 use noether_data::layout::{absolute_rotation_color, rotation_color_action};
-use noether_data::{Cursor, DataError, ImageSource, Loader};
-use rayon::prelude::*;
+use noether_data::{Cursor, DataError, Loader};
 
 use super::dataset::{Dataset, data_error};
 use super::sources::{
-    Pairing, SourceConfig, check_batch, cursor_json, pair_views_per_object, parse_cursor, partner,
+    Pairing, SourceConfig, check_batch, cursor_json, eval_images, image_side,
+    pair_views_per_object, parse_cursor, partner,
 };
-use super::tensor::{eval_image, images_to_tensor};
+use super::tensor::images_to_tensor;
 use crate::error::{Result, TrainError};
 use crate::source::BatchSource;
 
@@ -86,19 +86,7 @@ impl ActionPairSource {
     pub fn new(data: Arc<Dataset>, config: SourceConfig, device: &Device) -> Result<Self> {
         check_batch(&config, &data)?;
         pair_views_per_object(&data, Pairing::ObjectViews)?;
-        let size = match config.view_size {
-            Some(s) => s,
-            None => data.uniform_shape().map(|s| s.height).ok_or_else(|| {
-                TrainError::config(
-                    "view_size",
-                    format!(
-                        "{} {} has images of different sizes; give a view size",
-                        data.kind(),
-                        data.split()
-                    ),
-                )
-            })?,
-        };
+        let size = image_side(&config, &data)?;
         let loader = Self::loader(&data, size, &config, Cursor::new(config.seed))?;
         Ok(Self {
             norm: data.normalization(),
@@ -124,15 +112,7 @@ impl ActionPairSource {
                 .iter()
                 .map(|&i| partner(i, views, req.seed))
                 .collect();
-            let load = |ix: &[usize]| {
-                ix.par_iter()
-                    .map(|&i| {
-                        let img = ImageSource::image(&*data, i)?;
-                        eval_image(&img, Some(size))
-                            .map_err(|e| DataError::invalid("action-pair image", e.to_string()))
-                    })
-                    .collect::<noether_data::Result<Vec<_>>>()
-            };
+            let load = |ix: &[usize]| eval_images(&data, ix, size, "action-pair image");
             let (first, second) = (load(&req.indices)?, load(&other)?);
             let n = req.indices.len();
             let (mut action, mut latent2) = (

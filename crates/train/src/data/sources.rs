@@ -284,6 +284,41 @@ pub(super) fn check_batch(config: &SourceConfig, data: &Dataset) -> Result<()> {
     Ok(())
 }
 
+/// The side of un-augmented images: `config.view_size`, else the dataset's own height (an error
+/// naming `view_size` when its images differ in size).
+pub(super) fn image_side(config: &SourceConfig, data: &Dataset) -> Result<usize> {
+    match config.view_size {
+        Some(s) => Ok(s),
+        None => data.uniform_shape().map(|s| s.height).ok_or_else(|| {
+            TrainError::config(
+                "view_size",
+                format!(
+                    "{} {} has images of different sizes; give a view size",
+                    data.kind(),
+                    data.split()
+                ),
+            )
+        }),
+    }
+}
+
+/// Images `indices` of `data` through [`eval_image`] at side `size`, in parallel; an error names
+/// `what` (e.g. "one-view image").
+pub(super) fn eval_images(
+    data: &Dataset,
+    indices: &[usize],
+    size: usize,
+    what: &str,
+) -> noether_data::Result<Vec<Image>> {
+    indices
+        .par_iter()
+        .map(|&i| {
+            let img = ImageSource::image(data, i)?;
+            eval_image(&img, Some(size)).map_err(|e| DataError::invalid(what, e.to_string()))
+        })
+        .collect()
+}
+
 pub(super) fn cursor_json(c: Cursor) -> serde_json::Value {
     serde_json::json!({ "epoch": c.epoch, "position": c.position, "seed": c.seed })
 }
@@ -642,19 +677,7 @@ impl OneViewSource {
     /// own height; images of different sizes then need a view size). Errors name the field.
     pub fn new(data: Arc<Dataset>, config: SourceConfig, device: &Device) -> Result<Self> {
         check_batch(&config, &data)?;
-        let size = match config.view_size {
-            Some(s) => s,
-            None => data.uniform_shape().map(|s| s.height).ok_or_else(|| {
-                TrainError::config(
-                    "view_size",
-                    format!(
-                        "{} {} has images of different sizes; give a view size",
-                        data.kind(),
-                        data.split()
-                    ),
-                )
-            })?,
-        };
+        let size = image_side(&config, &data)?;
         let loader = Self::loader(&data, size, &config, Cursor::new(config.seed))?;
         Ok(Self {
             norm: data.normalization(),
@@ -674,14 +697,7 @@ impl OneViewSource {
     ) -> Result<Loader<Vec<Image>>> {
         let data = Arc::clone(data);
         Loader::new(data.len(), config.loader_config(), start, move |req| {
-            req.indices
-                .par_iter()
-                .map(|&i| {
-                    let img = ImageSource::image(&*data, i)?;
-                    eval_image(&img, Some(size))
-                        .map_err(|e| DataError::invalid("one-view image", e.to_string()))
-                })
-                .collect::<noether_data::Result<Vec<_>>>()
+            eval_images(&data, &req.indices, size, "one-view image")
         })
         .map_err(data_error)
     }

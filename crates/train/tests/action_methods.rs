@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
-use common::metrics;
+use common::{gradients, metrics};
 use noether_models::{ConvNet, ConvNetConfig, ParamStore};
 use noether_train::data::ActionPairs;
 use noether_train::methods::{
@@ -141,30 +141,6 @@ fn train<M: Method<Batch = ActionPairs>>(
             (t.to_string(), v)
         })
         .collect())
-}
-
-/// The gradient's sum of |g| for every trainable variable of every trained store, by
-/// `store/name` (`None`: no gradient at all), after one `losses()` + `backward()`.
-fn gradients<M: Method<Batch = ActionPairs>>(
-    method: &mut M,
-) -> Result<BTreeMap<String, Option<f64>>> {
-    let grads = method.losses(&action_pairs(0)?, &ctx())?.total.backward()?;
-    let mut out = BTreeMap::new();
-    for s in method.stores().into_iter().filter(|s| s.trained) {
-        for p in s.store.trainable()? {
-            let g = match grads.get(p.var.as_tensor()) {
-                Some(g) => Some(
-                    g.abs()?
-                        .sum_all()?
-                        .to_dtype(DType::F64)?
-                        .to_scalar::<f64>()?,
-                ),
-                None => None,
-            };
-            out.insert(format!("{}/{}", s.name, p.name), g);
-        }
-    }
-    Ok(out)
 }
 
 /// Every parameter in `expected` exists, and every trainable parameter has a finite, non-zero
@@ -348,7 +324,7 @@ fn sie_total_is_the_weighted_sum_with_other_weights() -> Result<()> {
 fn sie_every_parameter_gets_a_gradient() -> Result<()> {
     for action in [ActionColumns::Rotation, ActionColumns::RotationColor] {
         let mut m = tiny_sie(action)?;
-        let g = gradients(&mut m)?;
+        let g = gradients(&mut m, &action_pairs(0)?)?;
         assert!(g.keys().all(|k| k.starts_with("model/")));
         assert_all_get_gradients(
             &g,
@@ -502,7 +478,7 @@ fn sen_loss_falls_and_every_parameter_gets_a_gradient() -> Result<()> {
     );
     for action in [ActionColumns::Rotation, ActionColumns::RotationColor] {
         let mut m = tiny_sen(action)?;
-        let g = gradients(&mut m)?;
+        let g = gradients(&mut m, &action_pairs(0)?)?;
         assert_all_get_gradients(
             &g,
             &[
@@ -605,7 +581,7 @@ fn augself_loss_falls_and_its_terms_add_up() -> Result<()> {
 #[test]
 fn augself_every_parameter_gets_a_gradient_and_the_weight_counts() -> Result<()> {
     let mut m = tiny_augself()?;
-    let g = gradients(&mut m)?;
+    let g = gradients(&mut m, &action_pairs(0)?)?;
     assert_all_get_gradients(
         &g,
         &[
@@ -647,7 +623,7 @@ fn augself_every_parameter_gets_a_gradient_and_the_weight_counts() -> Result<()>
     let total = l.total.to_scalar::<f32>()? as f64;
     assert!((t["nt_xent"] + 3.0 * t["augself"] - total).abs() < 1e-5);
     let mut m0 = with(0.0)?;
-    let g = gradients(&mut m0)?;
+    let g = gradients(&mut m0, &action_pairs(0)?)?;
     let head = g["model/predictor.4.weight"];
     assert!(matches!(head, None | Some(0.0)), "{head:?}");
     // embeddings

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Device, Tensor};
-use common::metrics;
+use common::{gradients, metrics};
 use noether_models::{ConvNet, ConvNetConfig, ParamStore};
 use noether_train::methods::{
     Byol, ByolConfig, Equimod, EquimodBase, EquimodBatch, EquimodConfig, Vicreg, VicregConfig,
@@ -157,34 +157,6 @@ where
         .iter()
         .map(|l| l[format!("loss/{term}")].as_f64().expect("a logged loss"))
         .collect())
-}
-
-/// The gradient's sum of |g| for every trainable variable of every trained store, by
-/// `store/name` (`None`: no gradient at all), after one `losses()` + `backward()`.
-fn gradients<M: Method>(method: &mut M, batch: &M::Batch) -> Result<BTreeMap<String, Option<f64>>> {
-    let ctx = StepContext {
-        step: 0,
-        total_steps: 1,
-        lr: 0.1,
-        seed: 0,
-    };
-    let grads = method.losses(batch, &ctx)?.total.backward()?;
-    let mut out = BTreeMap::new();
-    for s in method.stores().into_iter().filter(|s| s.trained) {
-        for p in s.store.trainable()? {
-            let g = match grads.get(p.var.as_tensor()) {
-                Some(g) => Some(
-                    g.abs()?
-                        .sum_all()?
-                        .to_dtype(DType::F64)?
-                        .to_scalar::<f64>()?,
-                ),
-                None => None,
-            };
-            out.insert(format!("{}/{}", s.name, p.name), g);
-        }
-    }
-    Ok(out)
 }
 
 /// Every trainable parameter has a gradient, non-zero except for `zero_ok` (hidden Linear

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -262,6 +262,37 @@ pub fn optimizer_state(dir: &Path) -> Result<Vec<(String, Vec<u64>)>> {
     for (k, t) in ck.optimizer {
         let v: Vec<f64> = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
         out.push((k, v.iter().map(|x| x.to_bits()).collect()));
+    }
+    Ok(out)
+}
+
+/// The gradient's sum of |g| for every trainable variable of every trained store, by
+/// `store/name` (`None`: no gradient at all), after one `losses()` + `backward()`.
+pub fn gradients<M: Method>(
+    method: &mut M,
+    batch: &M::Batch,
+) -> Result<BTreeMap<String, Option<f64>>> {
+    let ctx = StepContext {
+        step: 0,
+        total_steps: 1,
+        lr: 0.1,
+        seed: 0,
+    };
+    let grads = method.losses(batch, &ctx)?.total.backward()?;
+    let mut out = BTreeMap::new();
+    for s in method.stores().into_iter().filter(|s| s.trained) {
+        for p in s.store.trainable()? {
+            let g = match grads.get(p.var.as_tensor()) {
+                Some(g) => Some(
+                    g.abs()?
+                        .sum_all()?
+                        .to_dtype(DType::F64)?
+                        .to_scalar::<f64>()?,
+                ),
+                None => None,
+            };
+            out.insert(format!("{}/{}", s.name, p.name), g);
+        }
     }
     Ok(out)
 }

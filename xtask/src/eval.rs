@@ -338,7 +338,7 @@ impl Visit for EvalVisit<'_> {
         M: Method + Embed,
         S: BatchSource<Batch = M::Batch>,
     {
-        self.evaluate_with(m, |_| Ok(BTreeMap::new()))
+        self.evaluate_with(m, |_, _| Ok(BTreeMap::new()))
     }
 
     /// A GeSSL run is evaluated as its base method (GeSSL adds no parameters), plus the
@@ -362,7 +362,7 @@ impl Visit for EvalVisit<'_> {
             Some(dir) => Some(load_weights(m, &name, dir)?),
             None => None,
         };
-        let mut metrics = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
+        let (mut metrics, _) = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
         let p = self.protocol;
         if p.sigma_tasks > 0 {
             let mut held_out = source_on(self.data.val.clone(), p.seed)
@@ -384,12 +384,12 @@ impl Visit for EvalVisit<'_> {
         _source: impl FnOnce() -> Result<S>,
     ) -> Result<Self::Out>
     where
-        M: Method + Embed + InContext,
+        M: Method + InContext,
         S: BatchSource<Batch = M::Batch>,
     {
         let (data, p, dev) = (self.data, self.protocol, self.device);
-        self.evaluate_with(m, |m| {
-            context_metrics(m, data, p, dev).context("in-context evaluation")
+        self.evaluate_with(m, |m, h| {
+            context_metrics(m, h, data, p, dev).context("in-context evaluation")
         })
     }
 
@@ -400,7 +400,7 @@ impl Visit for EvalVisit<'_> {
         S: BatchSource<Batch = M::Batch>,
     {
         let (data, p, dev) = (self.data, self.protocol, self.device);
-        self.evaluate_with(m, |m| {
+        self.evaluate_with(m, |m, _| {
             predictor_metrics(m, data, p, dev).context("the predictor's retrieval")
         })
     }
@@ -412,15 +412,15 @@ impl EvalVisit<'_> {
     fn evaluate_with<M: Method + Embed>(
         self,
         m: &mut M,
-        extra: impl FnOnce(&M) -> Result<BTreeMap<String, f64>>,
+        extra: impl FnOnce(&M, &SplitFeatures) -> Result<BTreeMap<String, f64>>,
     ) -> Result<(String, Option<u64>, BTreeMap<String, f64>)> {
         let step = match self.checkpoint {
             Some(dir) => Some(load_weights(m, m.name(), dir)?),
             None => None,
         };
-        let mut metrics = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
+        let (mut metrics, h) = evaluate(m, self.data, self.protocol, self.device, self.augmented)?;
         if self.data.has_views() {
-            metrics.extend(extra(m)?);
+            metrics.extend(extra(m, &h)?);
         }
         Ok((m.name().to_string(), step, metrics))
     }
@@ -459,15 +459,24 @@ fn load_weights<M: Method>(m: &M, name: &str, dir: &Path) -> Result<u64> {
     Ok(ck.state.step)
 }
 
+/// The encoder features of both splits, in image order, `(N, D)` each.
+pub(crate) struct SplitFeatures {
+    /// Of the training split.
+    pub(crate) train: Tensor,
+    /// Of the held-out split.
+    pub(crate) val: Tensor,
+}
+
 /// All metrics of the module docs for `m` on `data`; `param_r2` only for a method trained on
 /// augmented views (`augmented`), not for those trained on object-view pairs with actions.
+/// Also returns the features it computed, for the metrics a method adds.
 fn evaluate<M: Embed>(
     m: &M,
     data: &EvalData,
     p: &EvalProtocol,
     device: &Device,
     augmented: bool,
-) -> Result<BTreeMap<String, f64>> {
+) -> Result<(BTreeMap<String, f64>, SplitFeatures)> {
     let mut out = BTreeMap::new();
     let (train_h, train_y) = features(m, &data.train, data.view_size, p.batch_size, device)
         .context("features of the training split")?;
@@ -531,11 +540,17 @@ fn evaluate<M: Embed>(
     {
         out.insert("param_r2".into(), r2);
     }
-    Ok(out)
+    Ok((
+        out,
+        SplitFeatures {
+            train: train_h,
+            val: val_h,
+        },
+    ))
 }
 
 /// Encoder features of every image of `data` in order, `(N, D)` on `device`, and the labels.
-pub(crate) fn features<M: Embed>(
+fn features<M: Embed>(
     m: &M,
     data: &Dataset,
     size: Option<usize>,

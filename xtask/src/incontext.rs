@@ -34,14 +34,14 @@ use candle_core::{Device, Tensor};
 use noether_data::layout::rotation_color_action;
 use noether_eval::{RetrievalQuery, mrr_hits, regression_r2};
 use noether_objectives::similarity::l2_normalize;
+use noether_train::PredictAction;
 use noether_train::data::{ACTION_DIM, Dataset, eval_image, images_to_tensor};
 use noether_train::methods::{ContextMode, InContext};
-use noether_train::{Embed, PredictAction};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{EvalData, EvalProtocol, features, pair_tensors, view_pairs};
+use crate::eval::{EvalData, EvalProtocol, SplitFeatures, pair_tensors, view_pairs};
 
 /// The in-context part of the evaluation protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,19 +146,17 @@ fn insert_retrieval(
     Ok(())
 }
 
-/// The in-context metrics of the module docs.
-pub fn context_metrics<M: Embed + InContext>(
+/// The in-context metrics of the module docs, from the encoder features `h` of both splits.
+pub fn context_metrics<M: InContext>(
     m: &M,
+    h: &SplitFeatures,
     data: &EvalData,
     p: &EvalProtocol,
     device: &Device,
 ) -> Result<BTreeMap<String, f64>> {
     let cp = &p.context;
     let mut out = BTreeMap::new();
-    let (h_train, _) = features(m, &data.train, data.view_size, p.batch_size, device)
-        .context("features of the training split")?;
-    let (h_val, _) = features(m, &data.val, data.view_size, p.batch_size, device)
-        .context("features of the held-out split")?;
+    let (h_train, h_val) = (&h.train, &h.val);
     // the regression pairs of the plain evaluation (same seed, same draws)
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let train_pairs = view_pairs(&data.train, p.pairs_train, &mut rng)?;
@@ -202,8 +200,8 @@ pub fn context_metrics<M: Embed + InContext>(
         let q_a = mode.mask_action(&q_actions)?;
         for &c in &lengths {
             let key = |what: &str| context_key(mode, c, what);
-            let z_train = normalized(&m.contextual(&h_train, None, &cache, c)?)?;
-            let z_val = normalized(&m.contextual(&h_val, None, &cache, c)?)?;
+            let z_train = normalized(&m.contextual(h_train, None, &cache, c)?)?;
+            let z_val = normalized(&m.contextual(h_val, None, &cache, c)?)?;
             outputs.entry(c).or_default().push(z_val.clone());
             let (tr_x, tr_rot, tr_col) = pair_tensors(&z_train, &data.train, &train_pairs, device)?;
             let (va_x, va_rot, va_col) = pair_tensors(&z_val, &data.val, &val_pairs, device)?;

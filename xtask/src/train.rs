@@ -994,7 +994,7 @@ pub trait Visit {
     ) -> Result<Self::Out>
     where
         Self: Sized,
-        M: Method + Embed + InContext,
+        M: Method + InContext,
         S: BatchSource<Batch = M::Batch>,
     {
         self.visit(method, source)

@@ -174,11 +174,11 @@ fn the_environment_masks_the_action_and_picks_the_supervised_columns() -> Result
 fn a_cached_context_query_equals_the_full_forward_pass() -> Result<()> {
     let m = model(&config())?;
     let b = batch(2)?;
-    let (h1, h2) = (m.encode(&b.x1)?, m.encode(&b.x2)?);
+    let (h1, h2) = (m.features(&b.x1)?, m.features(&b.x2)?);
     let a = ContextMode::Rotation.mask_action(&b.action)?;
     let cache = m.encode_context(&h1, &h2, &a)?;
     assert_eq!(cache.len(), 2 * N);
-    let q = m.encode(&b.x2)?;
+    let q = m.features(&b.x2)?;
     let d = q.dim(1)?;
     for c in [0usize, 2, 6, 2 * N] {
         let got = m.contextual(&q, Some(&a), &cache, c)?;

@@ -207,12 +207,11 @@ impl ContextMode {
 }
 
 /// What the in-context evaluation reads from a model with a context: encode a context once,
-/// then embed query tokens that attend to a prefix of it.
-pub trait InContext {
+/// then embed query tokens that attend to a prefix of it. The encoder features `h` of the tokens
+/// are [`Embed::features`].
+pub trait InContext: Embed {
     /// The longest context in tokens the model was trained with (its block size).
     fn max_context(&self) -> usize;
-    /// The encoder features `h`, eval mode: `(N, C, H, W) -> (N, D)`.
-    fn encode(&self, xs: &Tensor) -> Result<Tensor>;
     /// Encodes a context of `P` pairs (features of both views `(P, D)` and the actions
     /// `(P, 6)`, already masked for the mode) into a cache of `2P` tokens, pair mask only.
     fn encode_context(&self, h1: &Tensor, h2: &Tensor, action: &Tensor) -> Result<KvCache>;
@@ -419,10 +418,6 @@ impl<B: Backbone> Embed for ContextSsl<B> {
 impl<B: Backbone> InContext for ContextSsl<B> {
     fn max_context(&self) -> usize {
         self.config.block_tokens()
-    }
-
-    fn encode(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone.features_t(xs, false)?)
     }
 
     fn encode_context(&self, h1: &Tensor, h2: &Tensor, action: &Tensor) -> Result<KvCache> {

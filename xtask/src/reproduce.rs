@@ -375,13 +375,19 @@ const fn ablation(inner_steps: usize, lookahead: usize, meta: MetaGradient) -> T
 /// The ContextSSL suite on mini3die (`docs/contextssl.md`): ContextSSL with its in-context
 /// evaluation next to the equivariant baselines of its table, all on pairs of renders of one
 /// object (SimCLR on its usual augmented object-view pairs).
-const CONTEXTSSL_EXPERIMENTS: [Experiment; 9] = [
+const CONTEXTSSL_EXPERIMENTS: [Experiment; 11] = [
     Experiment::run("ctx-random", "random encoder + transformer", "contextssl").random(),
     Experiment::run("ctx-simclr", "SimCLR", "simclr"),
     Experiment::run("ctx-augself", "SimCLR + AugSelf", "simclr_augself"),
     Experiment::run("ctx-sie", "SIE (rotation)", "sie"),
     Experiment::run("ctx-sie-color", "SIE (rotation + colour)", "sie_color"),
     Experiment::run("ctx-sen", "SEN (rotation)", "sen"),
+    Experiment::run("ctx-equimod", "EquiMod (rotation)", "equimod_actions"),
+    Experiment::run(
+        "ctx-equimod-color",
+        "EquiMod (rotation + colour)",
+        "equimod_actions_color",
+    ),
     Experiment::run("contextssl", "ContextSSL", "contextssl"),
     Experiment::run("ctx-rot-only", "ContextSSL, rot env. only", "contextssl")
         .tweak(Tweak::RotationProb(1.0))
@@ -571,10 +577,11 @@ const SUITES: [Suite; 6] = [
                  `[h; 0]` query tokens that attend to 126 context tokens (63 training pairs) with \
                  rotation-only (`rot. ctx`) or colour-only (`col. ctx`) actions. MRR: retrieval of \
                  view j among an object's views from view 0 and the rotation action, by the \
-                 hypernetwork predictor (SIE, SEN) or by the transformer under a rotation context \
+                 hypernetwork predictor (SIE, SEN, EquiMod) or by the transformer under a rotation context \
                  of 126 tokens (ContextSSL); chance is about 0.15 for 25 views. ctx gap: mean \
                  distance between the unit outputs of one image under the two contexts (0: the \
-                 context is ignored). SIE, SEN and AugSelf train on pairs of renders of one object \
+                 context is ignored). SIE, SEN, EquiMod (the SIE authors' adaptation to 3D actions: SEN plus \
+                 an invariant SimCLR projector) and AugSelf train on pairs of renders of one object \
                  without augmentation, 400 steps of 64 pairs; ContextSSL the same for 1200 steps \
                  (its transformer learns nothing in 400); SimCLR is the `ssl` suite's run \
                  (augmented object-view pairs, 120 steps of 64). `env. only` rows (one seed): \

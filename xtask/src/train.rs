@@ -66,9 +66,10 @@ use noether_train::data::{
     SourceConfig, TwoViewSource,
 };
 use noether_train::methods::{
-    AugSelfConfig, Byol, ByolConfig, ContextSsl, ContextSslConfig, EquimodBase, EquimodConfig,
-    Gessl, GesslConfig, Hssl, HsslConfig, HsslMode, InContext, Sen, SenConfig, Sie, SieConfig,
-    SimClr, SimClrAugSelf, SimClrConfig, TaskClassifier, Tasks, Vicreg, VicregConfig,
+    AugSelfConfig, Byol, ByolConfig, ContextSsl, ContextSslConfig, EquimodActions,
+    EquimodActionsConfig, EquimodBase, EquimodConfig, Gessl, GesslConfig, Hssl, HsslConfig,
+    HsslMode, InContext, Sen, SenConfig, Sie, SieConfig, SimClr, SimClrAugSelf, SimClrConfig,
+    TaskClassifier, Tasks, Vicreg, VicregConfig,
 };
 use noether_train::{
     BatchSource, Checkpoint, CheckpointDir, Embed, Method, PredictAction, RunSummary, TrainConfig,
@@ -131,6 +132,9 @@ pub enum MethodKind {
     Sie,
     /// SEN: one equivariant projection, hypernetwork predictor, InfoNCE (object-view pairs).
     Sen,
+    /// EquiMod on 3D actions (the SIE reference's `SimCLREquiMod`): SEN plus an invariant
+    /// SimCLR projector (object-view pairs).
+    EquimodActions,
     /// SimCLR on object-view pairs plus AugSelf's relative-rotation head.
     SimclrAugself,
 }
@@ -409,6 +413,8 @@ pub enum MethodSection {
     Sie(SieConfig),
     /// SEN's.
     Sen(SenConfig),
+    /// EquiMod-on-actions'.
+    EquimodActions(EquimodActionsConfig),
     /// SimCLR + AugSelf's.
     Augself(AugSelfConfig),
 }
@@ -422,6 +428,7 @@ impl MethodSection {
             MethodSection::Contextssl(_)
                 | MethodSection::Sie(_)
                 | MethodSection::Sen(_)
+                | MethodSection::EquimodActions(_)
                 | MethodSection::Augself(_)
         )
     }
@@ -546,6 +553,9 @@ impl RunFile {
             MethodKind::Sen => {
                 MethodSection::Sen(overlay(&SenConfig::default(), &table).map_err(field)?)
             }
+            MethodKind::EquimodActions => MethodSection::EquimodActions(
+                overlay(&EquimodActionsConfig::default(), &table).map_err(field)?,
+            ),
             MethodKind::SimclrAugself => {
                 MethodSection::Augself(overlay(&AugSelfConfig::default(), &table).map_err(field)?)
             }
@@ -661,6 +671,7 @@ impl RunFile {
             }
             MethodSection::Sie(c) => c.validate(),
             MethodSection::Sen(c) => c.validate(),
+            MethodSection::EquimodActions(c) => c.validate(),
             MethodSection::Augself(c) => c.validate(),
             MethodSection::Hssl(c) => match &self.model {
                 ModelSection::Gcnn { n, .. } => {
@@ -724,6 +735,7 @@ impl RunFile {
             }
             MethodKind::Sie => MethodSection::Sie(serde_json::from_value(m)?),
             MethodKind::Sen => MethodSection::Sen(serde_json::from_value(m)?),
+            MethodKind::EquimodActions => MethodSection::EquimodActions(serde_json::from_value(m)?),
             MethodKind::SimclrAugself => MethodSection::Augself(serde_json::from_value(m)?),
         };
         let file = RunFile {
@@ -1273,6 +1285,10 @@ fn with_backbone<B: Backbone, V: Visit>(
         }
         MethodSection::Sen(c) => {
             let mut m = Sen::new(store.clone(), make(&store)?, c, dt, device)?;
+            visitor.visit_paired(&mut m, || action_pairs(train()?, seed))
+        }
+        MethodSection::EquimodActions(c) => {
+            let mut m = EquimodActions::new(store.clone(), make(&store)?, c, dt, device)?;
             visitor.visit_paired(&mut m, || action_pairs(train()?, seed))
         }
         MethodSection::Augself(c) => {

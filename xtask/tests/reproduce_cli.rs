@@ -131,7 +131,13 @@ fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
         m.get("param_r2").is_none(),
         "no augmentation parameters: {m}"
     );
-    for e in ["ctx-sie", "ctx-sie-color", "ctx-sen"] {
+    for e in [
+        "ctx-sie",
+        "ctx-sie-color",
+        "ctx-sen",
+        "ctx-equimod",
+        "ctx-equimod-color",
+    ] {
         let mrr = finite(&run(e), "mrr");
         assert!(mrr > 0.0 && mrr <= 1.0, "{e}: {mrr}");
     }

@@ -1,4 +1,4 @@
-//! SIE, SEN and SimCLR + AugSelf through the trainer on a tiny ConvNet and seeded synthetic
+//! SIE, SEN, EquiMod on actions and SimCLR + AugSelf through the trainer on a tiny ConvNet and seeded synthetic
 //! object-view pairs: the loss falls, every trained parameter gets a gradient, SIE's terms add up
 //! to its total, the predictors are the hypernetwork applied to the gallery embedding, and bad
 //! configs and batches are errors naming the field.
@@ -12,7 +12,8 @@ use common::{gradients, metrics};
 use noether_models::{ConvNet, ConvNetConfig, ParamStore};
 use noether_train::data::ActionPairs;
 use noether_train::methods::{
-    ActionColumns, AugSelfConfig, Sen, SenConfig, Sie, SieConfig, SimClrAugSelf,
+    ActionColumns, AugSelfConfig, EquimodActions, EquimodActionsConfig, Sen, SenConfig, Sie,
+    SieConfig, SimClrAugSelf,
 };
 use noether_train::{
     BatchSource, Embed, Method, OptimizerConfig, PredictAction, Result, StepContext, TrainConfig,
@@ -550,6 +551,145 @@ fn sen_predict_gallery_and_config() -> Result<()> {
         assert!(err.to_string().contains(field), "{field}: {err}");
     }
     assert!(SenConfig::default().validate().is_ok());
+    Ok(())
+}
+
+fn tiny_equimod(action: ActionColumns, equi_factor: f64) -> Result<EquimodActions<ConvNet>> {
+    let store = ParamStore::seeded(2);
+    let backbone = make_backbone(&store, vec![4, 8])?;
+    let sen = sen_config(action);
+    let cfg = EquimodActionsConfig {
+        proj_hidden: sen.proj_hidden,
+        proj_out: sen.proj_out,
+        action,
+        temperature: sen.temperature,
+        equi_factor,
+    };
+    EquimodActions::new(store, backbone, &cfg, DType::F32, &Device::Cpu)
+}
+
+#[test]
+fn equimod_actions_loss_falls_and_its_terms_add_up() -> Result<()> {
+    let mut m = tiny_equimod(ActionColumns::Rotation, 4.5)?;
+    assert_eq!(m.name(), "equimod-actions");
+    let l = train(&mut m, 20, &["total", "inv", "equi"])?;
+    eprintln!("equimod-actions {l:?}");
+    for (i, ((t, inv), eq)) in l["total"].iter().zip(&l["inv"]).zip(&l["equi"]).enumerate() {
+        assert!(
+            (inv + 4.5 * eq - t).abs() < 1e-4,
+            "step {i}: {t} vs {inv} + 4.5 {eq}"
+        );
+    }
+    let total = &l["total"];
+    assert!(total.iter().all(|v| v.is_finite()), "{total:?}");
+    assert!(
+        total[19] < 0.5 * total[0] && total[19] < total[10],
+        "{total:?}"
+    );
+    assert!(l["inv"][19] < l["inv"][0], "{:?}", l["inv"]);
+    Ok(())
+}
+
+#[test]
+fn equimod_actions_is_sen_plus_an_invariant_simclr_term() -> Result<()> {
+    // Same store seed, so the shared parameters (backbone, projector, predictor) start equal:
+    // the `equi` term must be SEN's loss, and the weight must count.
+    let b = action_pairs(3)?;
+    for action in [ActionColumns::Rotation, ActionColumns::RotationColor] {
+        let mut sen = tiny_sen(action)?;
+        let want = sen.losses(&b, &ctx())?.total.to_scalar::<f32>()?;
+        for w in [0.0, 1.0, 4.5] {
+            let l = tiny_equimod(action, w)?.losses(&b, &ctx())?;
+            let t: BTreeMap<&str, f64> = l.terms.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            assert!(
+                (t["equi"] - want as f64).abs() < 1e-5,
+                "{action:?}: {t:?} vs {want}"
+            );
+            let total = l.total.to_scalar::<f32>()? as f64;
+            assert!(
+                (t["inv"] + w * t["equi"] - total).abs() < 1e-5,
+                "{t:?} {total}"
+            );
+        }
+        let mut m = tiny_equimod(action, 1.0)?;
+        let g = gradients(&mut m, &b)?;
+        assert_all_get_gradients(
+            &g,
+            &[
+                "model/backbone.features.1.conv1.weight",
+                "model/projector.0.weight",
+                "model/projector.6.weight",
+                "model/predictor.weight",
+                "model/inv_projector.0.weight",
+                "model/inv_projector.4.weight",
+                "model/inv_projector.6.weight",
+            ],
+        );
+        // the predictor and gallery are SEN's; the embedding is [g_inv(h); g(h)]
+        let a = Tensor::from_vec(hand_actions().concat(), (N, 6), &Device::Cpu)?;
+        let sen = m.equivariant();
+        assert!(max_abs_diff(&m.predict(&b.x1, &a)?, &sen.predict(&b.x1, &a)?)? < 1e-6);
+        let y = m.gallery(&b.x1)?;
+        let e = m.embedding(&b.x1)?;
+        assert_eq!(e.dims(), [N, 16]);
+        assert!(max_abs_diff(&e.narrow(1, 8, 8)?, &y)? < 1e-6);
+    }
+    // weight 0: the predictor gets no (or a zero) gradient
+    let mut m0 = tiny_equimod(ActionColumns::Rotation, 0.0)?;
+    let g = gradients(&mut m0, &b)?;
+    let p = g["model/predictor.weight"];
+    assert!(matches!(p, None | Some(0.0)), "{p:?}");
+    Ok(())
+}
+
+#[test]
+fn equimod_actions_config_errors_name_the_field() -> Result<()> {
+    let base = EquimodActionsConfig::default();
+    assert!(base.validate().is_ok());
+    assert_eq!(base.sen(), SenConfig::default());
+    for (cfg, field) in [
+        (
+            EquimodActionsConfig {
+                temperature: 0.0,
+                ..base
+            },
+            "equimod_actions.temperature",
+        ),
+        (
+            EquimodActionsConfig {
+                proj_hidden: 0,
+                ..base
+            },
+            "equimod_actions.proj_hidden",
+        ),
+        (
+            EquimodActionsConfig {
+                proj_out: 0,
+                ..base
+            },
+            "equimod_actions.proj_out",
+        ),
+        (
+            EquimodActionsConfig {
+                equi_factor: -1.0,
+                ..base
+            },
+            "equimod_actions.equi_factor",
+        ),
+        (
+            EquimodActionsConfig {
+                equi_factor: f64::NAN,
+                ..base
+            },
+            "equimod_actions.equi_factor",
+        ),
+    ] {
+        let store = ParamStore::seeded(7);
+        let backbone = make_backbone(&store, vec![4, 8])?;
+        let err = EquimodActions::new(store, backbone, &cfg, DType::F32, &Device::Cpu)
+            .expect_err("new validates the config");
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
     Ok(())
 }
 

@@ -53,9 +53,10 @@ use noether_objectives::{NtXentConfig, augself_loss, simclr_nt_xent};
 use serde::{Deserialize, Serialize};
 
 use crate::data::ActionPairs;
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
-use crate::methods::sie::{ActionColumns, check_action_pairs, check_weight, check_width};
+use crate::methods::check::{check_weight, check_width, positive};
+use crate::methods::sie::{ActionColumns, check_action_pairs};
 
 /// Number of outputs of the AugSelf head: the relative quaternion.
 const QUATERNION: usize = 4;
@@ -97,12 +98,7 @@ impl AugSelfConfig {
         check_width("augself.proj_hidden", self.proj_hidden)?;
         check_width("augself.proj_out", self.proj_out)?;
         check_width("augself.head_hidden", self.head_hidden)?;
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(TrainError::config(
-                "augself.temperature",
-                format!("must be finite and > 0 (got {})", self.temperature),
-            ));
-        }
+        positive("augself.temperature", self.temperature)?;
         check_weight("augself.augself_weight", self.augself_weight)
     }
 

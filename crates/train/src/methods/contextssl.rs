@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ACTION_DIM, ActionPairs};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
+use crate::methods::check::positive;
 
 /// RNG stream of the environment draw.
 const STREAM_ENV: u64 = 0x636f_6e74_6578_7401;
@@ -138,12 +139,7 @@ impl ContextSslConfig {
                 ));
             }
         }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(TrainError::config(
-                "contextssl.temperature",
-                format!("must be finite and > 0 (got {})", self.temperature),
-            ));
-        }
+        positive("contextssl.temperature", self.temperature)?;
         if !(self.aux_weight.is_finite() && self.aux_weight >= 0.0) {
             return Err(TrainError::config(
                 "contextssl.aux_weight",

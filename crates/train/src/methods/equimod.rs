@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::{EmaTarget, validate_tau0};
-use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier, positive};
+use crate::methods::check::positive;
+use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier};
 
 /// An EquiMod batch: the un-augmented images, two augmented views and their standardised
 /// augmentation parameter vectors.

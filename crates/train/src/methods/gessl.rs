@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
+use crate::methods::check::positive;
 use crate::source::BatchSource;
 
 /// The task temperature of bases whose own loss has none (BYOL, VICReg): SimCLR's ImageNet
@@ -202,18 +203,6 @@ impl GesslConfig {
             MetaGradient::FirstOrder => 0,
         };
         (self.inner_steps + self.lookahead + 1 + hvp) as f64 + 0.5
-    }
-}
-
-/// `Ok` when `v` is finite and positive, else an error naming `field`.
-pub(crate) fn positive(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(TrainError::config(
-            field,
-            format!("must be finite and > 0 (got {v})"),
-        ))
     }
 }
 

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
+use crate::methods::check::positive;
 
 /// The random stream of the group elements ([`StepContext::rng`]).
 pub const HSSL_STREAM: u64 = 11;
@@ -112,12 +113,7 @@ impl HsslConfig {
         if self.proj_out == 0 {
             return Err(TrainError::config("hssl.proj_out", "must be >= 1"));
         }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(TrainError::config(
-                "hssl.temperature",
-                format!("must be finite and > 0 (got {})", self.temperature),
-            ));
-        }
+        positive("hssl.temperature", self.temperature)?;
         Ok(())
     }
 

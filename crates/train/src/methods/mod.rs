@@ -2,8 +2,10 @@
 
 pub mod augself;
 pub mod byol;
+mod check;
 pub mod contextssl;
 pub mod equimod;
+pub mod equimod_actions;
 pub mod gessl;
 pub mod hssl;
 pub mod sen;
@@ -15,6 +17,7 @@ pub use augself::{AugSelfConfig, SimClrAugSelf};
 pub use byol::{Byol, ByolConfig};
 pub use contextssl::{ContextMode, ContextSsl, ContextSslConfig, InContext};
 pub use equimod::{Equimod, EquimodBase, EquimodBatch, EquimodConfig};
+pub use equimod_actions::{EquimodActions, EquimodActionsConfig};
 pub use gessl::{
     DEFAULT_TASK_TEMPERATURE, Gessl, GesslConfig, MetaGradient, SigmaConfig, TaskClassifier, Tasks,
     gessl_name, sigma, task_temperature,

@@ -51,9 +51,10 @@ use noether_objectives::{NtXentConfig, simclr_nt_xent};
 use serde::{Deserialize, Serialize};
 
 use crate::data::ActionPairs;
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::method::{Embed, Losses, Method, NamedStore, PredictAction, StepContext};
-use crate::methods::sie::{ActionColumns, check_action_pairs, check_predict_inputs, check_width};
+use crate::methods::check::{check_width, positive};
+use crate::methods::sie::{ActionColumns, check_action_pairs, check_predict_inputs};
 
 /// SEN's projector widths, action columns and temperature. Unknown keys are an error when
 /// deserialising.
@@ -89,12 +90,7 @@ impl SenConfig {
     pub fn validate(&self) -> Result<()> {
         check_width("sen.proj_hidden", self.proj_hidden)?;
         check_width("sen.proj_out", self.proj_out)?;
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(TrainError::config(
-                "sen.temperature",
-                format!("must be finite and > 0 (got {})", self.temperature),
-            ));
-        }
+        positive("sen.temperature", self.temperature)?;
         Ok(())
     }
 }
@@ -157,10 +153,34 @@ impl<B: Backbone> Sen<B> {
         self.action
     }
 
+    /// The training-mode loss on the encoder features of the two views, `h1, h2 (N, D)`, and
+    /// their actions `(N, 6)`: `NT-Xent_T([pred(g(h1), a); g(h2)])`. Shared with
+    /// [`crate::methods::EquimodActions`], whose equivariance term it is.
+    pub(crate) fn equivariance_loss(
+        &self,
+        h1: &Tensor,
+        h2: &Tensor,
+        action: &Tensor,
+    ) -> Result<Tensor> {
+        let n = h1.dim(0)?;
+        let y1 = self.project_features(h1, true)?; // (N, proj_out)
+        let y2 = self.project_features(h2, true)?; // (N, proj_out)
+        let a = self
+            .action
+            .select(action, n, y1.dtype(), "ActionPairs.action")?; // (N, a_dim)
+        let yhat = self.predictor.forward(&y1, &a)?; // (N, proj_out)
+        Ok(simclr_nt_xent(&yhat, &y2, &self.loss)?)
+    }
+
     /// `y = g(f(x))`: `(N, C, H, W) -> (N, proj_out)`.
     pub fn project(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let h = self.backbone.features_t(xs, train)?; // (N, feature_dim)
-        Ok(self.projector.forward_t(&h, train)?) // (N, proj_out)
+        self.project_features(&h, train)
+    }
+
+    /// `y = g(h)` of encoder features: `(N, D) -> (N, proj_out)`.
+    pub fn project_features(&self, h: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.projector.forward_t(h, train)?)
     }
 }
 
@@ -203,15 +223,11 @@ impl<B: Backbone> Method for Sen<B> {
 
     /// Term: `info_nce`, NT-Xent over `[yhat; y']`.
     fn losses(&mut self, batch: &ActionPairs, _ctx: &StepContext) -> Result<Losses> {
-        let n = check_action_pairs(batch)?;
+        check_action_pairs(batch)?;
         // One pass per view, as the reference.
-        let y1 = self.project(&batch.x1, true)?; // (N, proj_out)
-        let y2 = self.project(&batch.x2, true)?; // (N, proj_out)
-        let a = self
-            .action
-            .select(&batch.action, n, y1.dtype(), "ActionPairs.action")?; // (N, a_dim)
-        let yhat = self.predictor.forward(&y1, &a)?; // (N, proj_out)
-        let loss = simclr_nt_xent(&yhat, &y2, &self.loss)?;
+        let h1 = self.backbone.features_t(&batch.x1, true)?; // (N, feature_dim)
+        let h2 = self.backbone.features_t(&batch.x2, true)?; // (N, feature_dim)
+        let loss = self.equivariance_loss(&h1, &h2, &batch.action)?;
         Losses::new(loss.clone()).with_term("info_nce", &loss)
     }
 }

@@ -62,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ACTION_DIM, ActionPairs};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, PredictAction, StepContext};
+use crate::methods::check::{check_weight, check_width};
 
 /// Which columns of the 6-float action of [`ActionPairs`] (`[q_x, q_y, q_z, q_w, d floor hue,
 /// d spot hue]`) a method conditions on. In a run file: `"rotation"` or `"rotation-color"`.
@@ -157,27 +158,6 @@ pub(crate) fn check_predict_inputs(xs: &Tensor, action: &Tensor) -> Result<usize
         ));
     }
     Ok(n)
-}
-
-/// Errors naming `field` unless `w` is finite and `>= 0`.
-pub(crate) fn check_weight(field: &str, w: f64) -> Result<()> {
-    if w.is_finite() && w >= 0.0 {
-        Ok(())
-    } else {
-        Err(TrainError::config(
-            field,
-            format!("must be finite and >= 0 (got {w})"),
-        ))
-    }
-}
-
-/// Errors naming `field` unless `width >= 1`.
-pub(crate) fn check_width(field: &str, width: usize) -> Result<()> {
-    if width == 0 {
-        Err(TrainError::config(field, "must be >= 1"))
-    } else {
-        Ok(())
-    }
 }
 
 /// SIE's projector widths, action columns and loss weights. Unknown keys are an error when

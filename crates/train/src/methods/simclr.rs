@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::check_view_pair;
+use crate::methods::check::positive;
 use crate::methods::gessl::TaskClassifier;
 
 /// SimCLR's projector widths and temperature.
@@ -49,12 +50,7 @@ impl SimClrConfig {
         if self.proj_out == 0 {
             return Err(TrainError::config("simclr.proj_out", "must be >= 1"));
         }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(TrainError::config(
-                "simclr.temperature",
-                format!("must be finite and > 0 (got {})", self.temperature),
-            ));
-        }
+        positive("simclr.temperature", self.temperature)?;
         Ok(())
     }
 }

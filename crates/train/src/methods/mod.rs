@@ -3,6 +3,7 @@
 pub mod augself;
 pub mod byol;
 mod check;
+pub mod context_world;
 pub mod contextssl;
 pub mod equimod;
 pub mod equimod_actions;

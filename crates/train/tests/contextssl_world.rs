@@ -4,8 +4,8 @@
 //! query must follow the rotation and not the colour under a rotation context, and the reverse
 //! under a colour context (the ContextSSL claim), which a transformer that ignores its context
 //! cannot do. Measured (`cargo run --release -p noether-train --example context_world`, seeds
-//! 0-3): rotation sensitivity 3.3-4.6x higher under a rotation context than under a colour one,
-//! colour sensitivity 1.6-2.5x higher under a colour context; untrained, both ratios are 1.000.
+//! 0-3): rotation sensitivity 3.9-4.6x higher under a rotation context than under a colour one,
+//! colour sensitivity 1.9-3.5x higher under a colour context; untrained, both ratios are 1.000.
 
 use noether_train::methods::context_world::WorldRun;
 use noether_train::{Result, TrainError};

@@ -375,7 +375,7 @@ const fn ablation(inner_steps: usize, lookahead: usize, meta: MetaGradient) -> T
 /// The ContextSSL suite on mini3die (`docs/contextssl.md`): ContextSSL with its in-context
 /// evaluation next to the equivariant baselines of its table, all on pairs of renders of one
 /// object (SimCLR on its usual augmented object-view pairs).
-const CONTEXTSSL_EXPERIMENTS: [Experiment; 11] = [
+const CONTEXTSSL_EXPERIMENTS: [Experiment; 12] = [
     Experiment::run("ctx-random", "random encoder + transformer", "contextssl").random(),
     Experiment::run("ctx-simclr", "SimCLR", "simclr"),
     Experiment::run("ctx-augself", "SimCLR + AugSelf", "simclr_augself"),
@@ -389,6 +389,12 @@ const CONTEXTSSL_EXPERIMENTS: [Experiment; 11] = [
         "equimod_actions_color",
     ),
     Experiment::run("contextssl", "ContextSSL", "contextssl"),
+    Experiment::run(
+        "ctx-long",
+        "ContextSSL, aux. weight 25, 4x steps",
+        "contextssl_long",
+    )
+    .seeds(2),
     Experiment::run("ctx-rot-only", "ContextSSL, rot env. only", "contextssl")
         .tweak(Tweak::RotationProb(1.0))
         .seeds(1),
@@ -424,9 +430,9 @@ enum SecondPlot {
         &'static str,
         &'static [(&'static str, &'static str, f64)],
     ),
-    /// ContextSSL's curves against the context length (`context.svg`, `mrr.svg`) of one
-    /// experiment.
-    Context(&'static str),
+    /// ContextSSL's curves against the context length (`context{suffix}.svg`,
+    /// `mrr{suffix}.svg`) of each `(experiment, suffix)`.
+    Context(&'static [(&'static str, &'static str)]),
     /// None.
     None,
 }
@@ -583,11 +589,13 @@ const SUITES: [Suite; 6] = [
                  context is ignored). SIE, SEN, EquiMod (the SIE authors' adaptation to 3D actions: SEN plus \
                  an invariant SimCLR projector) and AugSelf train on pairs of renders of one object \
                  without augmentation, 400 steps of 64 pairs; ContextSSL the same for 1200 steps \
-                 (its transformer learns nothing in 400); SimCLR is the `ssl` suite's run \
+                 (its transformer learns nothing in 400), and the `aux. weight 25, 4x steps` row \
+                 (two seeds) for 4800 with the auxiliary weight at 25 instead of the paper's 5 (why: \
+                 docs/contextssl.md, the synthetic world); SimCLR is the `ssl` suite's run \
                  (augmented object-view pairs, 120 steps of 64). `env. only` rows (one seed): \
                  ContextSSL trained in one environment only, so the invariance it should learn \
                  needs no context; their context columns show what the objective itself does.",
-        plot: SecondPlot::Context("contextssl"),
+        plot: SecondPlot::Context(&[("contextssl", ""), ("ctx-long", "_long")]),
     },
 ];
 
@@ -1363,64 +1371,76 @@ fn context_lengths(results: &[RunResult], experiment: &str) -> Vec<usize> {
     cs
 }
 
-fn contextssl_claims(results: &[RunResult]) -> Vec<Claim> {
-    let x = &CONTEXTSSL_EXPERIMENTS;
-    let e = "contextssl";
-    let mut out = Vec::new();
+/// The in-context claims of experiment `e` (shown as `label`): the R² gaps between the two
+/// contexts at the longest context, the other factor's fall with the context length, the MRR's
+/// rise.
+fn context_claims(results: &[RunResult], e: &str, label: &str, out: &mut Vec<Claim>) {
     let cs = context_lengths(results, e);
-    if let (Some(&c0), Some(&cmax)) = (cs.first(), cs.last()) {
-        let k = |mode: &str, c: usize, what: &str| format!("ctx_{mode}_c{c}_{what}");
-        let get = |key: String| stat(results, e, &key);
-        for (what, name, keep, other, gap, paper) in [
-            (
-                "rotation_r2",
-                "rotation",
-                "rot",
-                "color",
-                CONTEXT_ROTATION_GAP,
-                0.40,
-            ),
-            (
-                "color_r2",
-                "colour",
-                "color",
-                "rot",
-                CONTEXT_COLOR_GAP,
-                0.94,
-            ),
-        ] {
-            if let (Some(a), Some(b)) = (get(k(keep, cmax, what)), get(k(other, cmax, what))) {
-                out.push(Claim {
-                    claim: format!(
-                        "at c = {cmax}, {name} R² under a {name} context exceeds that under the \
-                         other context by at least {gap} (paper: {paper})"
-                    ),
-                    holds: a.0 - b.0 >= gap,
-                    measured: format!("{} vs {} ({:+.3})", pm(a, 1.0, 3), pm(b, 1.0, 3), a.0 - b.0),
-                });
-            }
-            if let (Some(a), Some(b)) = (get(k(other, c0, what)), get(k(other, cmax, what))) {
-                out.push(Claim {
-                    claim: format!(
-                        "under the other context, {name} R² falls by at least {CONTEXT_FALL} as the \
-                         context grows (c = {c0} -> {cmax})"
-                    ),
-                    holds: a.0 - b.0 >= CONTEXT_FALL,
-                    measured: format!("{} -> {}", pm(a, 1.0, 3), pm(b, 1.0, 3)),
-                });
-            }
-        }
-        if let (Some(a), Some(b)) = (get(k("rot", c0, "mrr")), get(k("rot", cmax, "mrr"))) {
+    let (Some(&c0), Some(&cmax)) = (cs.first(), cs.last()) else {
+        return;
+    };
+    let k = |mode: &str, c: usize, what: &str| format!("ctx_{mode}_c{c}_{what}");
+    let get = |key: String| stat(results, e, &key);
+    for (what, name, keep, other, gap, paper) in [
+        (
+            "rotation_r2",
+            "rotation",
+            "rot",
+            "color",
+            CONTEXT_ROTATION_GAP,
+            0.40,
+        ),
+        (
+            "color_r2",
+            "colour",
+            "color",
+            "rot",
+            CONTEXT_COLOR_GAP,
+            0.94,
+        ),
+    ] {
+        if let (Some(a), Some(b)) = (get(k(keep, cmax, what)), get(k(other, cmax, what))) {
             out.push(Claim {
                 claim: format!(
-                    "MRR under a rotation context rises by at least {CONTEXT_MRR_RISE} with its \
-                     length (c = {c0} -> {cmax}; paper: 0.240 -> 0.402)"
+                    "{label}: at c = {cmax}, {name} R² under a {name} context exceeds that under the \
+                     other context by at least {gap} (paper: {paper})"
                 ),
-                holds: b.0 - a.0 >= CONTEXT_MRR_RISE,
+                holds: a.0 - b.0 >= gap,
+                measured: format!("{} vs {} ({:+.3})", pm(a, 1.0, 3), pm(b, 1.0, 3), a.0 - b.0),
+            });
+        }
+        if let (Some(a), Some(b)) = (get(k(other, c0, what)), get(k(other, cmax, what))) {
+            out.push(Claim {
+                claim: format!(
+                    "{label}: under the other context, {name} R² falls by at least {CONTEXT_FALL} as the \
+                     context grows (c = {c0} -> {cmax})"
+                ),
+                holds: a.0 - b.0 >= CONTEXT_FALL,
                 measured: format!("{} -> {}", pm(a, 1.0, 3), pm(b, 1.0, 3)),
             });
         }
     }
+    if let (Some(a), Some(b)) = (get(k("rot", c0, "mrr")), get(k("rot", cmax, "mrr"))) {
+        out.push(Claim {
+            claim: format!(
+                "{label}: MRR under a rotation context rises by at least {CONTEXT_MRR_RISE} with its \
+                 length (c = {c0} -> {cmax}; paper: 0.240 -> 0.402)"
+            ),
+            holds: b.0 - a.0 >= CONTEXT_MRR_RISE,
+            measured: format!("{} -> {}", pm(a, 1.0, 3), pm(b, 1.0, 3)),
+        });
+    }
+}
+
+fn contextssl_claims(results: &[RunResult]) -> Vec<Claim> {
+    let x = &CONTEXTSSL_EXPERIMENTS;
+    let mut out = Vec::new();
+    // the context claims for the paper's settings and for the longer run with the heavier
+    // auxiliary loss
+    for e in ["contextssl", "ctx-long"] {
+        context_claims(results, e, label_of(x, e), &mut out);
+    }
+    let e = "contextssl";
     if let (Some(a), Some(b)) = (
         stat(results, "ctx-sie", "rotation_r2"),
         stat(results, "ctx-simclr", "rotation_r2"),
@@ -1691,6 +1711,63 @@ fn translation_claims(results: &[RunResult]) -> Vec<Claim> {
     .collect()
 }
 
+/// ContextSSL's curves of experiment `e` against the context length: R² of both factors under
+/// both contexts (`r2_path`) and the retrieval metrics (`mrr_path`), the paper's Figure 3.
+fn context_plots(
+    results: &Results,
+    e: &str,
+    label: &str,
+    r2_path: &Path,
+    mrr_path: &Path,
+) -> Result<()> {
+    let cs = context_lengths(&results.runs, e);
+    let curve = |mode: &str, what: &str, label: &str| Series {
+        label: label.to_string(),
+        points: cs
+            .iter()
+            .filter_map(|&c| {
+                stat(&results.runs, e, &format!("ctx_{mode}_c{c}_{what}"))
+                    .map(|(m, _, _)| (c as f64, m))
+            })
+            .collect(),
+    };
+    let r2 = [
+        curve("rot", "rotation_r2", "rot. R², rot. ctx"),
+        curve("color", "rotation_r2", "rot. R², col. ctx"),
+        curve("color", "color_r2", "col. R², col. ctx"),
+        curve("rot", "color_r2", "col. R², rot. ctx"),
+    ];
+    plots::line_chart(
+        r2_path,
+        &format!(
+            "{}: R² against the context length ({} profile, mean over seeds)",
+            label, results.profile
+        ),
+        "context length c (tokens)",
+        "R² (global mean)",
+        &r2,
+        false,
+    )?;
+    let mrr = [
+        curve("rot", "mrr", "MRR, rot. ctx"),
+        curve("rot", "h1", "H@1, rot. ctx"),
+        curve("rot", "h5", "H@5, rot. ctx"),
+        curve("color", "mrr", "MRR, col. ctx"),
+    ];
+    plots::line_chart(
+        mrr_path,
+        &format!(
+            "{}: retrieval against the context length ({} profile)",
+            label, results.profile
+        ),
+        "context length c (tokens)",
+        "MRR / H@k",
+        &mrr,
+        false,
+    )?;
+    Ok(())
+}
+
 /// Writes `out/README.md`, `out/results.json` and the plots.
 fn write_page(
     suite: &Suite,
@@ -1760,52 +1837,16 @@ fn write_page(
             &labels,
             &bars(keys),
         )?,
-        SecondPlot::Context(e) => {
-            let cs = context_lengths(&results.runs, e);
-            let curve = |mode: &str, what: &str, label: &str| Series {
-                label: label.to_string(),
-                points: cs
-                    .iter()
-                    .filter_map(|&c| {
-                        stat(&results.runs, e, &format!("ctx_{mode}_c{c}_{what}"))
-                            .map(|(m, _, _)| (c as f64, m))
-                    })
-                    .collect(),
-            };
-            let r2 = [
-                curve("rot", "rotation_r2", "rot. R², rot. ctx"),
-                curve("color", "rotation_r2", "rot. R², col. ctx"),
-                curve("color", "color_r2", "col. R², col. ctx"),
-                curve("rot", "color_r2", "col. R², rot. ctx"),
-            ];
-            plots::line_chart(
-                &out.join("context.svg"),
-                &format!(
-                    "ContextSSL: R² against the context length ({} profile, mean over seeds)",
-                    results.profile
-                ),
-                "context length c (tokens)",
-                "R² (global mean)",
-                &r2,
-                false,
-            )?;
-            let mrr = [
-                curve("rot", "mrr", "MRR, rot. ctx"),
-                curve("rot", "h1", "H@1, rot. ctx"),
-                curve("rot", "h5", "H@5, rot. ctx"),
-                curve("color", "mrr", "MRR, col. ctx"),
-            ];
-            plots::line_chart(
-                &out.join("mrr.svg"),
-                &format!(
-                    "ContextSSL: retrieval against the context length ({} profile)",
-                    results.profile
-                ),
-                "context length c (tokens)",
-                "MRR / H@k",
-                &mrr,
-                false,
-            )?;
+        SecondPlot::Context(plots) => {
+            for &(e, suffix) in plots.iter() {
+                context_plots(
+                    results,
+                    e,
+                    label_of(experiments, e),
+                    &out.join(format!("context{suffix}.svg")),
+                    &out.join(format!("mrr{suffix}.svg")),
+                )?;
+            }
         }
         SecondPlot::Sweep(sweep) => {
             // H-SSL's setting next to its A-SSL counterpart, mean over the seeds run
@@ -1909,13 +1950,20 @@ fn page(suite: &Suite, r: &Results) -> String {
         s.push_str(&format!("- {} — {mark}: {}\n", c.claim, c.measured));
     }
     let second = match suite.plot {
-        SecondPlot::R2 => "![R²](r2.svg)\n\n",
-        SecondPlot::Sweep(_) => "![sweep](sweep.svg)\n\n",
-        SecondPlot::Bars(..) => "![metrics](metrics.svg)\n\n",
-        SecondPlot::Context(_) => {
-            "![R² against context](context.svg)\n\n![MRR against context](mrr.svg)\n\n"
-        }
-        SecondPlot::None => "",
+        SecondPlot::R2 => "![R²](r2.svg)\n\n".to_string(),
+        SecondPlot::Sweep(_) => "![sweep](sweep.svg)\n\n".to_string(),
+        SecondPlot::Bars(..) => "![metrics](metrics.svg)\n\n".to_string(),
+        SecondPlot::Context(plots) => plots
+            .iter()
+            .map(|(e, suffix)| {
+                format!(
+                    "{}:\n\n![R² against context](context{suffix}.svg)\n\n\
+                     ![MRR against context](mrr{suffix}.svg)\n\n",
+                    label_of(suite.experiments, e)
+                )
+            })
+            .collect(),
+        SecondPlot::None => String::new(),
     };
     s.push_str(&format!(
         "\n## Plots\n\n![top-1](accuracy.svg)\n\n{second}![loss](loss.svg)\n\n"

@@ -142,7 +142,7 @@ fn smoke_profile_trains_evaluates_and_writes_the_results_page() {
         assert!(mrr > 0.0 && mrr <= 1.0, "{e}: {mrr}");
     }
     finite(&run("ctx-augself"), "probe_top1");
-    for plot in ["context.svg", "mrr.svg"] {
+    for plot in ["context.svg", "mrr.svg", "context_long.svg", "mrr_long.svg"] {
         let svg = std::fs::read_to_string(out.join("contextssl").join(plot)).expect("plot");
         assert!(svg.starts_with("<svg") && svg.contains("context"), "{plot}");
     }

@@ -1731,40 +1731,44 @@ fn context_plots(
             })
             .collect(),
     };
-    let r2 = [
-        curve("rot", "rotation_r2", "rot. R², rot. ctx"),
-        curve("color", "rotation_r2", "rot. R², col. ctx"),
-        curve("color", "color_r2", "col. R², col. ctx"),
-        curve("rot", "color_r2", "col. R², rot. ctx"),
-    ];
-    plots::line_chart(
-        r2_path,
-        &format!(
-            "{}: R² against the context length ({} profile, mean over seeds)",
-            label, results.profile
+    let charts = [
+        (
+            r2_path,
+            "R² against the context length",
+            "R² (global mean)",
+            [
+                ("rot", "rotation_r2", "rot. R², rot. ctx"),
+                ("color", "rotation_r2", "rot. R², col. ctx"),
+                ("color", "color_r2", "col. R², col. ctx"),
+                ("rot", "color_r2", "col. R², rot. ctx"),
+            ],
         ),
-        "context length c (tokens)",
-        "R² (global mean)",
-        &r2,
-        false,
-    )?;
-    let mrr = [
-        curve("rot", "mrr", "MRR, rot. ctx"),
-        curve("rot", "h1", "H@1, rot. ctx"),
-        curve("rot", "h5", "H@5, rot. ctx"),
-        curve("color", "mrr", "MRR, col. ctx"),
-    ];
-    plots::line_chart(
-        mrr_path,
-        &format!(
-            "{}: retrieval against the context length ({} profile)",
-            label, results.profile
+        (
+            mrr_path,
+            "retrieval against the context length",
+            "MRR / H@k",
+            [
+                ("rot", "mrr", "MRR, rot. ctx"),
+                ("rot", "h1", "H@1, rot. ctx"),
+                ("rot", "h5", "H@5, rot. ctx"),
+                ("color", "mrr", "MRR, col. ctx"),
+            ],
         ),
-        "context length c (tokens)",
-        "MRR / H@k",
-        &mrr,
-        false,
-    )?;
+    ];
+    for (path, title, y_label, keys) in charts {
+        let series = keys.map(|(mode, what, name)| curve(mode, what, name));
+        plots::line_chart(
+            path,
+            &format!(
+                "{label}: {title} ({} profile, mean over seeds)",
+                results.profile
+            ),
+            "context length c (tokens)",
+            y_label,
+            &series,
+            false,
+        )?;
+    }
     Ok(())
 }
 

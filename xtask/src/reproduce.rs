@@ -1079,18 +1079,20 @@ fn reusable_random_eval(
     config: &serde_json::Value,
     protocol: &EvalProtocol,
 ) -> Option<EvalReport> {
-    let stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(RANDOM_CONFIG_FILE)).ok()?).ok()?;
-    let text = std::fs::read_to_string(dir.join(EVAL_FILE)).ok()?;
-    let r: EvalReport = serde_json::from_str(&text).ok()?;
+    let stored: serde_json::Value = read_json(&dir.join(RANDOM_CONFIG_FILE))?;
+    let r: EvalReport = read_json(&dir.join(EVAL_FILE))?;
     (&stored == config && r.step.is_none() && &r.protocol == protocol).then_some(r)
 }
 
 /// The eval report already in `dir` if it is of the final step under the same protocol.
 fn reusable_eval(dir: &Path, file: &RunFile, protocol: &EvalProtocol) -> Option<EvalReport> {
-    let text = std::fs::read_to_string(dir.join(EVAL_FILE)).ok()?;
-    let r: EvalReport = serde_json::from_str(&text).ok()?;
+    let r: EvalReport = read_json(&dir.join(EVAL_FILE))?;
     (r.step == Some(file.train.steps) && &r.protocol == protocol).then_some(r)
+}
+
+/// `path` parsed as JSON, or `None` when it is missing or unreadable (the caller recomputes).
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// Training seconds (the logged `elapsed_s` of each session, summed) and the last logged

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ACTION_DIM, ActionPairs};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
-use crate::methods::check::positive;
+use crate::methods::check::{check_weight, positive};
 
 /// RNG stream of the environment draw.
 const STREAM_ENV: u64 = 0x636f_6e74_6578_7401;
@@ -140,13 +140,7 @@ impl ContextSslConfig {
             }
         }
         positive("contextssl.temperature", self.temperature)?;
-        if !(self.aux_weight.is_finite() && self.aux_weight >= 0.0) {
-            return Err(TrainError::config(
-                "contextssl.aux_weight",
-                format!("must be finite and >= 0 (got {})", self.aux_weight),
-            ));
-        }
-        Ok(())
+        check_weight("contextssl.aux_weight", self.aux_weight)
     }
 
     /// The block size in tokens, `2 block_pairs`: the longest context evaluation can use.

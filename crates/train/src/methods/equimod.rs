@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::method::{Embed, Losses, Method, NamedStore, StepContext};
 use crate::methods::byol::{EmaTarget, validate_tau0};
-use crate::methods::check::positive;
+use crate::methods::check::{check_weight, positive};
 use crate::methods::gessl::{DEFAULT_TASK_TEMPERATURE, TaskClassifier};
 
 /// An EquiMod batch: the un-augmented images, two augmented views and their standardised
@@ -184,12 +184,7 @@ impl EquimodConfig {
             }
         }
         positive("equimod.temperature_y", self.temperature_y)?;
-        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
-            return Err(TrainError::config(
-                "equimod.lambda",
-                format!("must be finite and >= 0 (got {})", self.lambda),
-            ));
-        }
+        check_weight("equimod.lambda", self.lambda)?;
         match self.base {
             EquimodBase::SimClr { temperature_z } => {
                 positive("equimod.base.temperature_z", temperature_z)

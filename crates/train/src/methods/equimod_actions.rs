@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::ActionPairs;
 use crate::error::Result;
 use crate::method::{Embed, Losses, Method, NamedStore, PredictAction, StepContext};
-use crate::methods::check::{check_weight, check_width, positive};
+use crate::methods::check::check_weight;
 use crate::methods::sen::{Sen, SenConfig};
 use crate::methods::sie::{ActionColumns, check_action_pairs};
 
@@ -98,9 +98,7 @@ impl EquimodActionsConfig {
 
     /// Checks the widths, the temperature and the weight; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        check_width("equimod_actions.proj_hidden", self.proj_hidden)?;
-        check_width("equimod_actions.proj_out", self.proj_out)?;
-        positive("equimod_actions.temperature", self.temperature)?;
+        self.sen().validate_as("equimod_actions")?;
         check_weight("equimod_actions.equi_factor", self.equi_factor)
     }
 }

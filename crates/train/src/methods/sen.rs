@@ -88,10 +88,15 @@ impl Default for SenConfig {
 impl SenConfig {
     /// Checks the widths and the temperature; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        check_width("sen.proj_hidden", self.proj_hidden)?;
-        check_width("sen.proj_out", self.proj_out)?;
-        positive("sen.temperature", self.temperature)?;
-        Ok(())
+        self.validate_as("sen")
+    }
+
+    /// [`SenConfig::validate`] with the fields named under `section` (EquiMod on actions
+    /// checks its SEN part as `equimod_actions.*`).
+    pub(crate) fn validate_as(&self, section: &str) -> Result<()> {
+        check_width(&format!("{section}.proj_hidden"), self.proj_hidden)?;
+        check_width(&format!("{section}.proj_out"), self.proj_out)?;
+        positive(&format!("{section}.temperature"), self.temperature)
     }
 }
 

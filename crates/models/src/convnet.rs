@@ -27,8 +27,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::layers::Conv2d;
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};

@@ -216,7 +216,7 @@ fn conv_output(
     bias: Option<&Tensor>,
     cfg: &GConvConfig,
 ) -> candle_core::Result<Tensor> {
-    let y = x.conv2d(filters, cfg.padding, cfg.stride, 1, 1)?; // (B, out N, H', W')
+    let y = noether_ops::conv2d(x, filters, cfg.padding, cfg.stride)?; // (B, out N, H', W')
     let (b, _, h, w) = y.dims4()?;
     let y = y.reshape((b, cfg.out_ch, cfg.n, h, w))?;
     match bias {

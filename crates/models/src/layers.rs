@@ -3,9 +3,71 @@
 //! positive-field check of the configs.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Init, Linear, VarBuilder};
 
 use crate::error::{ModelError, Result};
+
+/// A 2-D convolution layer (weight `(O, C / groups, KH, KW)`, optional bias `(O,)`), built as
+/// `candle_nn::Conv2d` is but run through [`noether_ops::conv2d`]: on the CPU its forward and
+/// both gradients are GEMMs (candle's own CPU backward runs a direct loop several times slower);
+/// on CUDA / Metal, and for dilated or grouped convolutions, it is candle's `conv2d`.
+///
+/// ```
+/// use candle_core::{Device, Module, Tensor};
+/// use candle_nn::Conv2dConfig;
+/// let w = Tensor::ones((4, 3, 3, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let conv = noether_models::Conv2d::new(w, None, Conv2dConfig { padding: 1, ..Default::default() });
+/// let y = conv.forward(&Tensor::zeros((2, 3, 8, 8), candle_core::DType::F32, &Device::Cpu)?)?;
+/// assert_eq!(y.dims(), [2, 4, 8, 8]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    config: Conv2dConfig,
+}
+
+impl Conv2d {
+    /// A convolution with the given weight, bias and configuration.
+    pub fn new(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Conv2d {
+        Conv2d {
+            weight,
+            bias,
+            config,
+        }
+    }
+
+    /// The weight `(O, C / groups, KH, KW)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias `(O,)`, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// Padding, stride, dilation and groups.
+    pub fn config(&self) -> &Conv2dConfig {
+        &self.config
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let y = if c.dilation == 1 && c.groups == 1 {
+            noether_ops::conv2d(x, &self.weight, c.padding, c.stride)?
+        } else {
+            x.conv2d(&self.weight, c.padding, c.stride, c.dilation, c.groups)?
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
 
 /// `torch.nn.Linear`'s default initialisation law for a layer with `fan_in` inputs
 /// (`kaiming_uniform_(a = sqrt(5))`): `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, used for the weight

@@ -37,9 +37,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::layers::Conv2d;
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::init::{FanInOut, NonLinearity, NormalOrUniform};
-use candle_nn::{Conv2d, Conv2dConfig, Init, VarBuilder};
+use candle_nn::{Conv2dConfig, Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};

@@ -42,9 +42,9 @@
 //!   `S - 1` are zeros (as the reference), so with `J > 1` the top output scales miss a term and
 //!   are not equivariant: with `S = 3`, `J = 2` the measured pooled error is 0.54-0.83, no
 //!   better than a plain CNN. Default `J = 1`: every scale equivariant up to discretisation.
-//! - On the CPU a convolution is an im2col (`index_select`) and a matmul: candle's CPU
-//!   `conv2d` backward goes through a direct `conv_transpose2d` about 15 times slower than the
-//!   forward. Elsewhere it is `conv2d`.
+//! - Convolutions run through [`noether_ops::conv2d`]: GEMMs forward and backward on the CPU
+//!   (candle's CPU `conv2d` backward goes through a direct `conv_transpose2d` about 15 times
+//!   slower than the forward); candle's `conv2d` elsewhere.
 //!
 //! Neither has a bias (a batch norm follows). Initialisation: `w ~ N(0, std^2)` with
 //! `std^2 = 2 / (in J E)`, `E = mean_s sum_f ||basis[f, s]||^2`: the expected squared norm of an
@@ -258,45 +258,11 @@ fn expand(w: &Tensor, basis: &Tensor) -> candle_core::Result<Tensor> {
         .reshape((rows, s, k, k))
 }
 
-/// `conv2d(x, kernel)` with stride 1 and padding `k / 2`. On the CPU as an explicit im2col (one
-/// `index_select` of the padded input) and one matmul: candle's CPU backward of `conv2d` takes
-/// the input gradient through a direct `conv_transpose2d`, about 15 times slower than the
-/// forward, while here it is a matmul and an `index_add` (the patches take `C k^2 B H W`
-/// elements). Other devices use `conv2d`.
+/// `conv2d(x, kernel)` with stride 1 and padding `k / 2`, through [`noether_ops::conv2d`]
+/// (GEMM forward and backward on the CPU).
 fn conv_same(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
-    let (out, c, k, _) = kernel.dims4()?;
-    if !x.device().is_cpu() {
-        return x.conv2d(kernel, k / 2, 1, 1, 1);
-    }
-    let (b, _, h, w) = x.dims4()?;
-    let p = k / 2;
-    let (hp, wp) = (h + 2 * p, w + 2 * p);
-    // (C, B Hp Wp): one row per input channel
-    let xp = x
-        .pad_with_zeros(2, p, p)?
-        .pad_with_zeros(3, p, p)?
-        .transpose(0, 1)?
-        .contiguous()?
-        .reshape((c, b * hp * wp))?;
-    // column (i, b, y, x) of the patches reads padded pixel (b, y + i / k, x + i % k)
-    let mut idx = Vec::with_capacity(k * k * b * h * w);
-    for i in 0..k * k {
-        for bb in 0..b {
-            for y in 0..h {
-                let start = (bb * hp + y + i / k) * wp + i % k;
-                idx.extend((start..start + w).map(|v| v as u32));
-            }
-        }
-    }
-    let idx = Tensor::from_vec(idx, k * k * b * h * w, x.device())?;
-    // row c k^2 + i, as the flattened kernel (out, C, k, k)
-    let cols = xp.index_select(&idx, 1)?.reshape((c * k * k, b * h * w))?;
-    kernel
-        .reshape((out, c * k * k))?
-        .matmul(&cols)?
-        .reshape((out, b, h, w))?
-        .transpose(0, 1)?
-        .contiguous()
+    let k = kernel.dim(3)?;
+    noether_ops::conv2d(x, kernel, k / 2, 1)
 }
 
 /// The lifting layer `Z^2 -> H` (see the module docs).

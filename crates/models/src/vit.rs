@@ -32,8 +32,9 @@
 //! There is no dropout (timm's default rates are 0), so train and eval mode compute the same
 //! function; `forward_t` keeps the `ModuleT` interface of the other backbones.
 
+use crate::layers::Conv2d;
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Init, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::MultiHeadAttention;

@@ -1,6 +1,7 @@
 //! Fused custom ops against the composite reference path, forward + backward (the loss is
 //! `sum(op(x))`, so backward starts from a broadcast gradient as in a real step), `f32` on the
-//! CPU with the rayon pool's thread count. Throughput is in elements of `x` per second.
+//! CPU with the rayon pool's thread count. Throughput is in elements of `x` per second, for the
+//! convolutions in floating-point operations per second.
 //!
 //! `cargo bench -p noether-ops --bench ops`
 //! (a short run: add `-- --warm-up-time 1 --measurement-time 3`)
@@ -38,12 +39,25 @@ fn step(op: Op, vars: &[Var]) -> Result<()> {
 }
 
 fn bench_pair(c: &mut Criterion, name: &str, inputs: Vec<Tensor>, fused: Op, slow: Op) {
+    let elements = Throughput::Elements(inputs[0].elem_count() as u64);
+    bench_pair_with(c, name, inputs, elements, fused, slow);
+}
+
+/// [`bench_pair`] with its throughput given (convolutions count floating-point operations).
+fn bench_pair_with(
+    c: &mut Criterion,
+    name: &str,
+    inputs: Vec<Tensor>,
+    throughput: Throughput,
+    fused: Op,
+    slow: Op,
+) {
     let vars: Vec<Var> = inputs
         .iter()
         .map(|t| Var::from_tensor(t).expect("var"))
         .collect();
     let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Elements(inputs[0].elem_count() as u64));
+    group.throughput(throughput);
     group.sample_size(10);
     let threads = rayon::current_num_threads();
     group.bench_function(format!("fused/{threads}threads"), |b| {
@@ -126,5 +140,41 @@ fn ops(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, ops);
+/// One convolution (stride 1, padding 1): forward alone, then forward + backward, each against
+/// candle's `conv2d`. The throughput is in floating-point operations (`2 N O C K² OH OW` for the
+/// forward pass, three times that with both gradients), so criterion's "elem/s" reads FLOP/s.
+fn conv(c: &mut Criterion, n: usize, ch: usize, size: usize, k: usize) {
+    let inputs = vec![data(&[n, ch, size, size], 7), data(&[ch, ch, k, k], 8)];
+    let flops = (2 * n * ch * ch * k * k * size * size) as u64;
+    let pad = k / 2;
+    let name = format!("conv2d {n}x{ch}x{size}x{size} k{k}");
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let mut group = c.benchmark_group(format!("{name} forward"));
+    group.throughput(Throughput::Elements(flops));
+    group.sample_size(10);
+    group.bench_function("fused", |b| {
+        b.iter(|| noether_ops::conv2d(x, w, pad, 1).expect("forward"))
+    });
+    group.bench_function("reference", |b| {
+        b.iter(|| reference::conv2d(x, w, pad, 1).expect("forward"))
+    });
+    group.finish();
+    bench_pair_with(
+        c,
+        &format!("{name} forward+backward"),
+        inputs,
+        Throughput::Elements(3 * flops),
+        |t| noether_ops::conv2d(&t[0], &t[1], t[1].dim(3)? / 2, 1),
+        |t| reference::conv2d(&t[0], &t[1], t[1].dim(3)? / 2, 1),
+    );
+}
+
+/// The convolutions of a ResNet-18-CIFAR step (batch 128 = 64 pairs): the first stage's 3x3
+/// convolution and the last stage's.
+fn convs(c: &mut Criterion) {
+    conv(c, 64, 64, 32, 3);
+    conv(c, 128, 512, 4, 3);
+}
+
+criterion_group!(benches, ops, convs);
 criterion_main!(benches);

@@ -47,6 +47,7 @@ pub mod reference;
 
 mod activation;
 mod batch_norm;
+mod conv;
 mod kernels;
 mod layer_norm;
 mod pool;
@@ -54,6 +55,7 @@ mod softmax;
 
 pub use activation::{gelu, relu};
 pub use batch_norm::{BatchStats, batch_norm_eval, batch_norm_train};
+pub use conv::conv2d;
 pub use layer_norm::layer_norm;
 pub use pool::max_pool2d;
 pub use softmax::{log_softmax_last_dim, masked_softmax_last_dim, softmax_last_dim};

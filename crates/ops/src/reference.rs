@@ -143,3 +143,9 @@ fn from_channels_last_rows(y: &Tensor, like: &Tensor) -> Result<Tensor> {
     let s: usize = dims[2..].iter().product();
     y.reshape((n, s, c))?.transpose(1, 2)?.reshape(dims)
 }
+
+/// candle's `conv2d` (stride and padding in both directions, no dilation, one group): the slow
+/// path of [`conv2d`](crate::conv2d). Its CPU backward runs a direct `conv_transpose2d` loop.
+pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+    x.conv2d(w, padding, stride, 1, 1)
+}

@@ -206,3 +206,64 @@ fn batch_stats_match_reference() -> Result<()> {
     }
     Ok(())
 }
+
+/// Convolutions of every kind the models use (3x3 / 1x1 / patch kernels, strides 1, 2 and 4,
+/// padding 0 and 1, maps from 32x32 down to 4x4 so that tiles of several samples run) and
+/// odd sizes (where the stride divides `H + 2p - KH`: otherwise candle's backward fails, see
+/// `gradcheck.rs`); the value and both gradients against candle's `conv2d`. The weight gradient sums
+/// up to `N OH OW` = 4,096 products, so `f32` is held to 1e-4 and `f64` to 1e-10.
+#[test]
+fn conv2d_matches_reference() -> Result<()> {
+    for (dtype, tol) in [(DType::F64, 1e-10), (F, 1e-4)] {
+        conv2d_cases(dtype, tol)?;
+    }
+    Ok(())
+}
+
+fn conv2d_cases(dtype: DType, tol: f64) -> Result<()> {
+    let cases: [(&[usize], usize, usize, usize, usize); 10] = [
+        (&[2, 3, 2, 2], 4, 7, 3, 1),
+        (&[4, 3, 32, 32], 16, 3, 1, 1),
+        (&[6, 8, 16, 16], 12, 3, 1, 2),
+        (&[6, 8, 16, 16], 12, 1, 0, 2),
+        (&[40, 16, 4, 4], 8, 3, 1, 1),
+        (&[3, 5, 9, 7], 4, 1, 0, 1),
+        (&[33, 5, 4, 4], 4, 1, 0, 1),
+        (&[2, 3, 32, 32], 24, 4, 0, 4),
+        (&[3, 2, 10, 13], 3, 5, 2, 3),
+        (&[1, 1, 3, 3], 1, 3, 0, 1),
+    ];
+    for (i, &(shape, o, k, pad, stride)) in cases.iter().enumerate() {
+        let x = rand(shape, 200 + i as u64, dtype)?;
+        let w = rand(&[o, shape[1], k, k], 220 + i as u64, dtype)?.affine(0.3, 0.0)?;
+        compare(
+            &|t| noether_ops::conv2d(&t[0], &t[1], pad, stride),
+            &|t| reference::conv2d(&t[0], &t[1], pad, stride),
+            &[x, w],
+            tol,
+            &format!("conv2d {dtype:?} {shape:?} o{o} k{k} p{pad} s{stride}"),
+        )?;
+    }
+    // a non-contiguous (channels-last, permuted) input
+    let x = rand(&[2, 6, 6, 3], 240, dtype)?;
+    let w = rand(&[5, 3, 3, 3], 241, dtype)?;
+    compare(
+        &|t| noether_ops::conv2d(&t[0].permute((0, 3, 1, 2))?, &t[1], 1, 1),
+        &|t| reference::conv2d(&t[0].permute((0, 3, 1, 2))?, &t[1], 1, 1),
+        &[x, w],
+        tol,
+        "conv2d permuted",
+    )
+}
+
+/// Bad shapes are errors naming the mismatch, on both paths' entry point.
+#[test]
+fn conv2d_rejects_bad_shapes() -> Result<()> {
+    let x = rand(&[2, 3, 8, 8], 250, F)?;
+    let err =
+        noether_ops::conv2d(&x, &rand(&[4, 2, 3, 3], 251, F)?, 1, 1).expect_err("channel mismatch");
+    assert!(err.to_string().contains("3 channels"), "{err}");
+    assert!(noether_ops::conv2d(&x, &rand(&[4, 3, 11, 11], 252, F)?, 1, 1).is_err());
+    assert!(noether_ops::conv2d(&x, &rand(&[4, 3, 3, 3], 253, F)?, 1, 0).is_err());
+    Ok(())
+}

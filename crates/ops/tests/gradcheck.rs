@@ -132,3 +132,44 @@ fn batch_norm_eval_gradient() -> Result<()> {
         &[x, w, b],
     )
 }
+
+#[test]
+fn conv2d_gradient() -> Result<()> {
+    // padding and stride 2 (odd size: the last column is dropped), and a 1x1 pointwise kernel
+    for (shape, k, pad, stride) in [([2, 2, 5, 5], 3, 1, 2), ([3, 3, 3, 2], 1, 0, 1)] {
+        let x = rand(&shape, 40, DType::F64)?;
+        let w = rand(&[3, shape[1], k, k], 41, DType::F64)?;
+        check(
+            &|t| noether_ops::conv2d(&t[0], &t[1], pad, stride),
+            &|t| reference::conv2d(&t[0], &t[1], pad, stride),
+            &[x, w],
+        )?;
+    }
+    Ok(())
+}
+
+/// Where the stride does not divide `H + 2p - KH` the last input rows and columns are never read.
+/// candle 0.11's own `conv2d` backward fails there (its `conv_transpose2d` returns a smaller
+/// input gradient and the shapes do not add up); the GEMM op gives the right gradient, zero on
+/// the unread border.
+#[test]
+fn conv2d_gradient_with_unread_border() -> Result<()> {
+    let x = rand(&[2, 2, 6, 7], 42, DType::F64)?;
+    let w = rand(&[3, 2, 3, 3], 43, DType::F64)?;
+    fd_check(
+        &|t| noether_ops::conv2d(&t[0], &t[1], 0, 2),
+        &[x.clone(), w.clone()],
+        H,
+        TOL,
+    )?;
+    let (xv, wv) = (
+        candle_core::Var::from_tensor(&x)?,
+        candle_core::Var::from_tensor(&w)?,
+    );
+    let candle = reference::conv2d(xv.as_tensor(), wv.as_tensor(), 0, 2)?.sum_all()?;
+    assert!(
+        candle.backward().is_err(),
+        "candle's conv2d backward now handles this case"
+    );
+    Ok(())
+}

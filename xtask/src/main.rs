@@ -9,13 +9,15 @@
 //! cargo xtask render --out DIR --size 64 --sheet sheet.png   # mini3die in the 3DIEBench layout
 //! cargo xtask render --check                      # supervised ceiling: top-1, rotation/colour R²
 //! cargo xtask train --config experiments/simclr_mini3die_smoke.toml [--resume] [--out DIR]
+//! cargo xtask reproduce                           # every experiment, docs/results
+//! cargo xtask eval --run DIR                      # evaluate a trained run
+//! cargo xtask bench                               # CPU step against PyTorch, docs/results/bench.md
 //! cargo xtask info                                # version and the candle device in use
 //! ```
-//!
-//! Only subcommands that work are listed; `reproduce`, `eval` and `bench`
-//! arrive with the crates they drive.
 
+mod alloc;
 mod augment;
+mod bench;
 mod eval;
 mod groups;
 mod incontext;
@@ -55,11 +57,18 @@ enum Command {
     /// Evaluate a trained run's frozen encoder: linear probe, kNN, rotation / colour R²,
     /// augmentation-parameter R², collapse (written to the run's eval.json).
     Eval(eval::EvalArgs),
+    /// Time one CPU training step (ResNet-18, ViT) against PyTorch's and write
+    /// docs/results/bench.md.
+    Bench(bench::BenchArgs),
+    /// One measurement of `bench`, in its own process (used by `bench`).
+    #[command(hide = true)]
+    BenchWorker(bench::WorkerArgs),
     /// Print the noether version and the compute device candle uses (CPU, CUDA or Metal).
     Info,
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::configure();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Groups(cmd) => groups::run(cmd),
@@ -68,6 +77,8 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchWorker(args) => bench::run_worker(args),
         Command::Info => info::run(),
     };
     match result {

@@ -676,7 +676,7 @@ impl Profile {
 }
 
 /// The workspace root (run files, docs and the README live there).
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)

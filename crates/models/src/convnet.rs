@@ -170,7 +170,7 @@ impl ConvNet {
         let mut h = xs.clone();
         for (i, block) in self.blocks.iter().enumerate() {
             for (conv, bn) in block {
-                h = noether_ops::relu(&bn.forward_t(&conv.forward(&h)?, train)?)?; // (N, width, H, W)
+                h = bn.forward_relu_t(&conv.forward(&h)?, train)?; // (N, width, H, W)
             }
             let (_, _, hh, ww) = h.dims4()?;
             if hh < 2 || ww < 2 {

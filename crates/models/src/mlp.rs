@@ -262,10 +262,10 @@ impl ModuleT for Mlp {
         let mut h = xs.clone();
         for layer in &self.hidden {
             h = layer.linear.forward(&h)?; // (N, hidden)
-            if let Some(bn) = &layer.norm {
-                h = bn.forward_t(&h, train)?;
-            }
-            h = noether_ops::relu(&h)?;
+            h = match &layer.norm {
+                Some(bn) => bn.forward_relu_t(&h, train)?,
+                None => noether_ops::relu(&h)?,
+            };
         }
         h = self.last.forward(&h)?; // (N, out_dim)
         match &self.last_norm {

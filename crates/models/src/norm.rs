@@ -101,26 +101,27 @@ impl BatchNorm {
     }
 }
 
-impl ModuleT for BatchNorm {
-    /// `(N, C[, H, W]) -> same shape`. Train mode normalises with the batch statistics and
-    /// updates the running ones; eval mode uses the running ones.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+impl BatchNorm {
+    /// `relu(self.forward_t(xs, train))` as one fused op ([`noether_ops::batch_norm_relu_train`]):
+    /// the same values and running-statistics update, one pass less each way, and the
+    /// normalised pre-activation is not kept for the backward pass.
+    pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.run(xs, train, true)
+    }
+
+    fn run(&self, xs: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let (w, b, eps) = (self.weight.as_ref(), self.bias.as_ref(), self.config.eps);
         if !train {
-            return noether_ops::batch_norm_eval(
-                xs,
-                self.running_mean.as_tensor(),
-                self.running_var.as_tensor(),
-                self.weight.as_ref(),
-                self.bias.as_ref(),
-                self.config.eps,
-            );
+            let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+            return match relu {
+                true => noether_ops::batch_norm_relu_eval(xs, rm, rv, w, b, eps),
+                false => noether_ops::batch_norm_eval(xs, rm, rv, w, b, eps),
+            };
         }
-        let (y, stats) = noether_ops::batch_norm_train(
-            xs,
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            self.config.eps,
-        )?;
+        let (y, stats) = match relu {
+            true => noether_ops::batch_norm_relu_train(xs, w, b, eps)?,
+            false => noether_ops::batch_norm_train(xs, w, b, eps)?,
+        };
         let m = self.config.momentum;
         let rm = self.running_mean.as_tensor();
         let rv = self.running_var.as_tensor();
@@ -131,6 +132,14 @@ impl ModuleT for BatchNorm {
         let n = self.num_batches_tracked.as_tensor();
         self.num_batches_tracked.set(&(n + 1.0)?)?;
         Ok(y)
+    }
+}
+
+impl ModuleT for BatchNorm {
+    /// `(N, C[, H, W]) -> same shape`. Train mode normalises with the batch statistics and
+    /// updates the running ones; eval mode uses the running ones.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.run(xs, train, false)
     }
 }
 

@@ -347,10 +347,11 @@ impl Block {
         let mut h = xs.clone();
         let last = self.layers.len() - 1;
         for (i, (c, bn)) in self.layers.iter().enumerate() {
-            h = bn.forward_t(&c.forward(&h)?, train)?;
-            if i < last {
-                h = noether_ops::relu(&h)?;
-            }
+            let z = c.forward(&h)?;
+            h = match i < last {
+                true => bn.forward_relu_t(&z, train)?,
+                false => bn.forward_t(&z, train)?,
+            };
         }
         noether_ops::relu(&(h + shortcut)?)
     }
@@ -461,7 +462,7 @@ impl ResNet {
     pub fn features_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         check_images("ResNet", xs, self.in_channels)?;
         let h = self.conv1.forward(xs)?;
-        let mut h = noether_ops::relu(&self.bn1.forward_t(&h, train)?)?;
+        let mut h = self.bn1.forward_relu_t(&h, train)?;
         if self.stem == Stem::ImageNet {
             h = max_pool_3x3_s2_p1(&h)?; // (N, base, H / 4, W / 4)
         }

@@ -164,7 +164,7 @@ impl TranslationCnn {
         let mut h = xs.clone();
         for (i, (conv, bn)) in self.blocks.iter().enumerate() {
             h = conv.forward(&pad_circular(&h, pad)?)?;
-            h = noether_ops::relu(&bn.forward_t(&h, train)?)?;
+            h = bn.forward_relu_t(&h, train)?;
             if self.config.structure == Structure::Shuffled {
                 h = shuffle_positions(&h, i)?;
             }

@@ -8,6 +8,10 @@
 //! `dw = Σ g x̂`, `db = Σ g` (one reduction pass) and, in train mode,
 //! `dx = (w r / M) (M g - Σ g - x̂ Σ g x̂)` (in eval mode `dx = w r g`). The running-average update
 //! is the caller's (`noether_models::BatchNorm`) from the returned [`BatchStats`].
+//!
+//! [`batch_norm_relu_train`] / [`batch_norm_relu_eval`] fuse a ReLU after the norm: the forward
+//! clamps at 0, the backward zeroes `g` where the pre-activation, recomputed from `x`, is not
+//! positive. The pre-activation itself is never stored.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
@@ -50,15 +54,39 @@ pub fn batch_norm_train(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, BatchStats)> {
+    train(x, weight, bias, eps, false)
+}
+
+/// [`batch_norm_train`] followed by ReLU, as one op: the same result as
+/// `relu(batch_norm_train(..).0)`, but the normalised pre-activation is never stored (the
+/// backward recomputes its sign from `x`), which saves one activation-sized tensor per layer
+/// and one pass in each direction.
+pub fn batch_norm_relu_train(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, BatchStats)> {
+    train(x, weight, bias, eps, true)
+}
+
+fn train(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    relu: bool,
+) -> Result<(Tensor, BatchStats)> {
     if !use_fused(x) {
-        return reference::batch_norm_train(x, weight, bias, eps);
+        let (y, stats) = reference::batch_norm_train(x, weight, bias, eps)?;
+        return Ok((if relu { reference::relu(&y)? } else { y }, stats));
     }
     let (c, count) = channels(x)?;
     let x = x.contiguous()?;
     let stats = x.apply_op1_no_bwd(&ChannelStats)?; // (2, C), f64: [mean; biased var]
     let moments = stats.to_vec2::<f64>()?;
     let (mean, var) = (&moments[0], &moments[1]);
-    let op = BatchNorm::new(mean.clone(), var, eps, true, weight, bias);
+    let op = BatchNorm::new(mean.clone(), var, eps, true, relu, weight, bias);
     let y = kernels::apply_affine(&x, weight, bias, c, "batch_norm", op)?;
     let stats = BatchStats {
         mean: stats.get(0)?.to_dtype(x.dtype())?,
@@ -81,15 +109,39 @@ pub fn batch_norm_eval(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<Tensor> {
+    eval(x, (running_mean, running_var), weight, bias, eps, false)
+}
+
+/// [`batch_norm_eval`] followed by ReLU, as one op (see [`batch_norm_relu_train`]).
+pub fn batch_norm_relu_eval(
+    x: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    eval(x, (running_mean, running_var), weight, bias, eps, true)
+}
+
+fn eval(
+    x: &Tensor,
+    (running_mean, running_var): (&Tensor, &Tensor),
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    relu: bool,
+) -> Result<Tensor> {
     if !use_fused(x) {
-        return reference::batch_norm_eval(x, running_mean, running_var, weight, bias, eps);
+        let y = reference::batch_norm_eval(x, running_mean, running_var, weight, bias, eps)?;
+        return if relu { reference::relu(&y) } else { Ok(y) };
     }
     let (c, _) = channels(x)?;
     kernels::check_vector(running_mean, c, "batch_norm_eval running_mean")?;
     kernels::check_vector(running_var, c, "batch_norm_eval running_var")?;
     let mean = running_mean.to_dtype(DType::F64)?.to_vec1::<f64>()?;
     let var = running_var.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-    let op = BatchNorm::new(mean, &var, eps, false, weight, bias);
+    let op = BatchNorm::new(mean, &var, eps, false, relu, weight, bias);
     kernels::apply_affine(&x.contiguous()?, weight, bias, c, "batch_norm", op)
 }
 
@@ -204,18 +256,22 @@ struct BatchNorm {
     mean: Vec<f64>,
     rstd: Vec<f64>,
     train: bool,
+    /// Apply ReLU to the output (the backward masks the gradient by the recomputed sign).
+    relu: bool,
     has_weight: bool,
     has_bias: bool,
 }
 
 impl BatchNorm {
     /// The op normalising with per-channel `mean` and biased `var` (`rstd = 1 / √(var + eps)`);
-    /// `train` says whether the backward goes through the statistics.
+    /// `train` says whether the backward goes through the statistics, `relu` whether ReLU
+    /// follows.
     fn new(
         mean: Vec<f64>,
         var: &[f64],
         eps: f64,
         train: bool,
+        relu: bool,
         weight: Option<&Tensor>,
         bias: Option<&Tensor>,
     ) -> BatchNorm {
@@ -223,6 +279,7 @@ impl BatchNorm {
             mean,
             rstd: var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
             train,
+            relu,
             has_weight: weight.is_some(),
             has_bias: bias.is_some(),
         }
@@ -244,15 +301,17 @@ impl CustomOp3 for BatchNorm {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (c, bs) = blocks(l1);
+        let relu = self.relu;
         with_float_slices!(self.name(), T; x = (s1, l1), w = (s2, l2), b = (s3, l3) => {
             let mean: Vec<T> = self.mean.iter().map(|&v| T::cast(v)).collect();
-            let scale: Vec<T> = self.rstd.iter().zip(w).map(|(&r, &w)| T::cast(r) * w).collect();
+            let scale = scales(&self.rstd, w);
             let y = kernels::fill_rows(x.len(), c * bs, |i, out| {
                 let x = &x[i * c * bs..(i + 1) * c * bs];
                 for (ch, (out, x)) in out.chunks_mut(bs).zip(x.chunks(bs)).enumerate() {
                     let (m, a, b) = (mean[ch], scale[ch], b[ch]);
                     for (o, &v) in out.iter_mut().zip(x) {
-                        *o = (v - m) * a + b;
+                        let z = (v - m) * a + b;
+                        *o = if relu && z <= <T as num_traits::Zero>::zero() { <T as num_traits::Zero>::zero() } else { z };
                     }
                 }
             });
@@ -266,18 +325,29 @@ impl CustomOp3 for BatchNorm {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let relu_bias = match self.relu {
+            true => Some(b.to_dtype(DType::F64)?.to_vec1::<f64>()?),
+            false => None,
+        };
         let op = BatchNormBackward {
             mean: self.mean.clone(),
             rstd: self.rstd.clone(),
             train: self.train,
+            relu_bias,
         };
         let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &op)?;
         kernels::split_affine_grads(&packed, x, w, self.has_weight, self.has_bias)
     }
+}
+
+/// The per-channel factors `rstd * w` of the forward pass, computed the same way in the
+/// backward so that the recomputed ReLU sign is bitwise the forward's.
+fn scales<T: Float>(rstd: &[f64], w: &[T]) -> Vec<T> {
+    rstd.iter().zip(w).map(|(&r, &w)| T::cast(r) * w).collect()
 }
 
 /// `(x, w, g) -> [dx (x.len()) | dw (C) | db (C)]`, one flat vector.
@@ -285,6 +355,9 @@ struct BatchNormBackward {
     mean: Vec<f64>,
     rstd: Vec<f64>,
     train: bool,
+    /// With a fused ReLU, the bias of the forward pass: `g` is zeroed where the recomputed
+    /// pre-activation `(x - mean) rstd w + b` is not positive.
+    relu_bias: Option<Vec<f64>>,
 }
 
 impl CustomOp3 for BatchNormBackward {
@@ -314,6 +387,22 @@ impl BatchNormBackward {
     fn backward<T: Float>(&self, x: &[T], w: &[T], g: &[T], c: usize, s: usize) -> Vec<T> {
         let sample = c * s;
         let n = x.len().checked_div(sample).unwrap_or(0);
+        // With a fused ReLU, the gradient reaching the norm: `g` where the output was positive.
+        let (scale, bias): (Vec<T>, Vec<T>) = match &self.relu_bias {
+            Some(b) => (
+                scales(&self.rstd, w),
+                b.iter().map(|&v| T::cast(v)).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let relu = self.relu_bias.is_some();
+        let mask = |ch: usize, x: T, m: T, g: T| -> T {
+            if relu && (x - m) * scale[ch] + bias[ch] <= T::zero() {
+                T::zero()
+            } else {
+                g
+            }
+        };
         // pass 1: Σ g and Σ g x̂ per channel, in f64, summed over fixed sample ranges in order
         let partials = kernels::map_ranges(n, sample, |start, end| {
             let mut acc = vec![0f64; 2 * c];
@@ -323,6 +412,7 @@ impl BatchNormBackward {
                     let (m, r) = (T::cast(self.mean[ch]), T::cast(self.rstd[ch]));
                     let (mut sg, mut sgx) = (T::zero(), T::zero());
                     for (&x, &g) in x[off..off + s].iter().zip(&g[off..off + s]) {
+                        let g = mask(ch, x, m, g);
                         sg += g;
                         sgx += g * (x - m) * r;
                     }
@@ -356,6 +446,7 @@ impl BatchNormBackward {
                 let (m, r) = (T::cast(self.mean[ch]), T::cast(self.rstd[ch]));
                 let scale = w[ch] * r;
                 for ((o, &x), &g) in out.iter_mut().zip(&x[off..off + s]).zip(&g[off..off + s]) {
+                    let g = mask(ch, x, m, g);
                     *o = scale * (g - k1[ch] - (x - m) * r * k2[ch]);
                 }
             }

@@ -54,7 +54,9 @@ mod pool;
 mod softmax;
 
 pub use activation::{gelu, relu};
-pub use batch_norm::{BatchStats, batch_norm_eval, batch_norm_train};
+pub use batch_norm::{
+    BatchStats, batch_norm_eval, batch_norm_relu_eval, batch_norm_relu_train, batch_norm_train,
+};
 pub use conv::conv2d;
 pub use layer_norm::layer_norm;
 pub use pool::max_pool2d;

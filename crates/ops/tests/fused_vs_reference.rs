@@ -182,6 +182,37 @@ fn batch_norm_matches_reference() -> Result<()> {
             &format!("batch_norm_eval {shape:?}"),
         )?;
     }
+    // the fused ReLU, train and eval mode, against relu(batch norm); 1e-4, since a
+    // pre-activation within rounding of 0 may take the other side of the kink in the
+    // composite path (the f64 finite-difference check in gradcheck.rs holds to 1e-6)
+    for (i, shape) in [&[9, 4][..], &[8, 16, 16, 18]].iter().enumerate() {
+        let c = shape[1];
+        let x = rand(shape, 170 + i as u64, F)?.affine(2.0, -0.5)?;
+        let w = uniform(&[c], 0.5, 1.5, 175 + i as u64, F)?;
+        let b = rand(&[c], 180 + i as u64, F)?;
+        compare(
+            &|t| Ok(noether_ops::batch_norm_relu_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0),
+            &|t| {
+                let y = reference::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0;
+                reference::relu(&y)
+            },
+            &[x.clone(), w.clone(), b.clone()],
+            1e-4,
+            &format!("batch_norm_relu_train {shape:?}"),
+        )?;
+        let rm = rand(&[c], 185 + i as u64, F)?;
+        let rv = uniform(&[c], 0.5, 2.0, 190 + i as u64, F)?;
+        compare(
+            &|t| noether_ops::batch_norm_relu_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps),
+            &|t| {
+                let y = reference::batch_norm_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps)?;
+                reference::relu(&y)
+            },
+            &[x, w, b],
+            1e-4,
+            &format!("batch_norm_relu_eval {shape:?}"),
+        )?;
+    }
     // channels-last data permuted to (N, C, H, W): a non-contiguous input
     let x = rand(&[2, 3, 3, 4], 150, F)?;
     compare(

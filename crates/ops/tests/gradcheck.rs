@@ -173,3 +173,31 @@ fn conv2d_gradient_with_unread_border() -> Result<()> {
     );
     Ok(())
 }
+
+/// Batch norm with the fused ReLU, train and eval mode: the composite path is
+/// `relu(batch_norm(..))`.
+#[test]
+fn batch_norm_relu_gradient() -> Result<()> {
+    let eps = 1e-5;
+    let x = rand(&[4, 3, 2, 3], 19, DType::F64)?;
+    let w = uniform(&[3], 0.5, 1.5, 20, DType::F64)?;
+    let b = rand(&[3], 21, DType::F64)?;
+    check(
+        &|t| Ok(noether_ops::batch_norm_relu_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0),
+        &|t| {
+            let y = reference::batch_norm_train(&t[0], Some(&t[1]), Some(&t[2]), eps)?.0;
+            reference::relu(&y)
+        },
+        &[x.clone(), w.clone(), b.clone()],
+    )?;
+    let rm = rand(&[3], 22, DType::F64)?;
+    let rv = uniform(&[3], 0.5, 2.0, 23, DType::F64)?;
+    check(
+        &|t| noether_ops::batch_norm_relu_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps),
+        &|t| {
+            let y = reference::batch_norm_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), eps)?;
+            reference::relu(&y)
+        },
+        &[x, w, b],
+    )
+}

@@ -24,6 +24,7 @@
 //! The library never installs a signal handler: the CLI sets the [`Trainer::with_stop_flag`]
 //! flag from its Ctrl-C handler.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

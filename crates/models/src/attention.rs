@@ -13,8 +13,9 @@
 //! A mask is `u8` with 1 = may attend. The softmax runs through `noether_ops` (never candle's
 //! fused softmax or `sdpa`, which have no backward); a row with nothing to attend to yields zeros.
 
+use crate::layers::Linear;
 use candle_core::{DType, Result, Tensor};
-use candle_nn::{Linear, Module};
+use candle_nn::Module;
 
 /// Keys and values of the tokens seen so far, per head: each `(B, H, T, d_head)`.
 #[derive(Debug, Clone)]
@@ -131,7 +132,8 @@ impl MultiHeadAttention {
         }
         let tk = k.dim(2)?;
         // (B, H, Tq, d) x (B, H, d, Tk) -> (B, H, Tq, Tk)
-        let scores = (q * (1.0 / (self.head_dim as f64).sqrt()))?.matmul(&k.t()?)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = noether_ops::batched_matmul(&q, &k.t()?, scale)?;
         let att = match mask {
             Some(m) => {
                 let m = normalise_mask(m, b, self.heads, tq, tk)?;
@@ -139,7 +141,7 @@ impl MultiHeadAttention {
             }
             None => noether_ops::softmax_last_dim(&scores)?,
         };
-        let y = att.matmul(&v)?; // (B, H, Tq, d)
+        let y = noether_ops::batched_matmul(&att, &v, 1.0)?; // (B, H, Tq, d)
         let y = y.transpose(1, 2)?.contiguous()?.reshape((b, tq, d))?;
         let y = self.proj.forward(&y)?;
         Ok((y, KeyValue { keys: k, values: v }))

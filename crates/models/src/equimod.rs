@@ -12,8 +12,9 @@
 //! num_batches_tracked}` under the [`VarBuilder`] given to [`EquimodPredictor::new`]. Linear
 //! weights take torch's default initialisation (uniform in `+-1/sqrt(fan_in)`).
 
+use crate::layers::Linear;
 use candle_core::{ModuleT, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;

@@ -3,9 +3,51 @@
 //! positive-field check of the configs.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{Conv2dConfig, Init, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Init, VarBuilder};
 
 use crate::error::{ModelError, Result};
+
+/// A linear layer `y = x Wᵀ + b` (weight `(out, in)`, optional bias `(out,)`) over the last
+/// dimension of any input, as `candle_nn::Linear` but run through [`noether_ops::linear`]: on
+/// the CPU its forward and gradients are GEMMs with the bias fused in (candle's bias gradient is
+/// a single-threaded reduction); elsewhere candle's matmul and broadcast add.
+///
+/// ```
+/// use candle_core::{Device, Module, Tensor};
+/// let w = Tensor::ones((4, 3), candle_core::DType::F32, &Device::Cpu)?;
+/// let layer = noether_models::Linear::new(w, None);
+/// let y = layer.forward(&Tensor::ones((2, 5, 3), candle_core::DType::F32, &Device::Cpu)?)?;
+/// assert_eq!(y.dims(), [2, 5, 4]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// A layer with the given weight `(out, in)` and bias `(out,)`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Linear {
+        Linear { weight, bias }
+    }
+
+    /// The weight `(out, in)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias `(out,)`, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        noether_ops::linear(x, &self.weight, self.bias.as_ref())
+    }
+}
 
 /// A 2-D convolution layer (weight `(O, C / groups, KH, KW)`, optional bias `(O,)`), built as
 /// `candle_nn::Conv2d` is but run through [`noether_ops::conv2d`]: on the CPU its forward and

@@ -31,7 +31,7 @@ pub use error::{ModelError, Result};
 pub use fibers::{FiberBackbone, GroupAction};
 pub use gcnn::{GCnn, GCnnConfig, RotationAction, Structure};
 pub use gconv::{GConvConfig, GroupBatchNorm, GroupConv, GroupPool, LiftingConv};
-pub use layers::{Backbone, Conv2d, linear_normal, torch_linear, torch_uniform};
+pub use layers::{Backbone, Conv2d, Linear, linear_normal, torch_linear, torch_uniform};
 pub use mlp::{Mlp, MlpConfig, OutputNorm};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use resnet::{ResNet, ResNetConfig, ResNetDepth, Stem};

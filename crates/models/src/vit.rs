@@ -33,8 +33,9 @@
 //! function; `forward_t` keeps the `ModuleT` interface of the other backbones.
 
 use crate::layers::Conv2d;
+use crate::layers::Linear;
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{Conv2dConfig, Init, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::MultiHeadAttention;

@@ -15,6 +15,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
+use num_traits::Zero;
+
 use crate::kernels::{self, Float, with_float_slices};
 use crate::{reference, use_fused};
 
@@ -311,7 +313,7 @@ impl CustomOp3 for BatchNorm {
                     let (m, a, b) = (mean[ch], scale[ch], b[ch]);
                     for (o, &v) in out.iter_mut().zip(x) {
                         let z = (v - m) * a + b;
-                        *o = if relu && z <= <T as num_traits::Zero>::zero() { <T as num_traits::Zero>::zero() } else { z };
+                        *o = if relu && z <= T::zero() { T::zero() } else { z };
                     }
                 }
             });

@@ -30,7 +30,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::kernels::{self, Float, with_float_slices};
+use crate::kernels::{self, Float, matmul, with_float_slices};
 use crate::{reference, use_fused};
 
 /// The least number of output pixels (GEMM columns) in one tile of samples.
@@ -239,53 +239,6 @@ impl Geometry {
                 }
             }
         }
-    }
-}
-
-/// `dst (m x n, row-major, contiguous) = a b` (or `+=` with `accumulate`), `a` an `m x k` and
-/// `b` a `k x n` matrix given by their slices and `(row, column)` strides.
-///
-/// The workspace denies `unsafe`; this is its one exception in noether-ops: `gemm::gemm` takes
-/// raw pointers and strides, and the asserts below keep every access inside the slices.
-#[allow(unsafe_code)]
-fn matmul<T: Float>(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [T],
-    accumulate: bool,
-    (a, a_rs, a_cs): (&[T], usize, usize),
-    (b, b_rs, b_cs): (&[T], usize, usize),
-    par: Parallelism,
-) {
-    // The bounds that make the raw-pointer call below sound.
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(m > 0 && n > 0 && k > 0, "matmul: empty operand");
-    assert!(dst.len() >= m * n, "matmul: dst too short");
-    assert!(last(m, k, a_rs, a_cs) < a.len(), "matmul: lhs too short");
-    assert!(last(k, n, b_rs, b_cs) < b.len(), "matmul: rhs too short");
-    // SAFETY: every index the GEMM reads or writes is inside its slice (checked above); `dst`
-    // is a unique borrow that neither input aliases.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            par,
-        )
     }
 }
 

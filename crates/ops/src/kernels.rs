@@ -10,6 +10,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType, bail};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Tensors with fewer elements than this run serially.
@@ -274,4 +275,65 @@ pub(crate) fn split_affine_grads(
     let dw = has_weight.then(|| packed.narrow(0, n, d)).transpose()?;
     let db = has_bias.then(|| packed.narrow(0, n + d, d)).transpose()?;
     Ok((Some(dx), dw, db))
+}
+
+/// `dst (m x n, row-major, contiguous) = a b` (or `+=` with `accumulate`), `a` an `m x k` and
+/// `b` a `k x n` matrix given by their slices and `(row, column)` strides.
+///
+/// The workspace denies `unsafe`; this is its one exception in noether-ops: `gemm::gemm` takes
+/// raw pointers and strides, and the asserts of [`matmul_scaled`] keep every access inside the
+/// slices.
+pub(crate) fn matmul<T: Float>(
+    mnk: (usize, usize, usize),
+    dst: &mut [T],
+    accumulate: bool,
+    a: (&[T], usize, usize),
+    b: (&[T], usize, usize),
+    par: Parallelism,
+) {
+    matmul_scaled(mnk, dst, accumulate, a, b, T::one(), par)
+}
+
+/// [`matmul`] with the product scaled: `dst = scale a b` (or `+=`).
+#[allow(unsafe_code, clippy::too_many_arguments)]
+pub(crate) fn matmul_scaled<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    accumulate: bool,
+    (a, a_rs, a_cs): (&[T], usize, usize),
+    (b, b_rs, b_cs): (&[T], usize, usize),
+    scale: T,
+    par: Parallelism,
+) {
+    // The bounds that make the raw-pointer call below sound.
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(m > 0 && n > 0 && k > 0, "matmul: empty operand");
+    assert!(dst.len() >= m * n, "matmul: dst too short");
+    assert!(last(m, k, a_rs, a_cs) < a.len(), "matmul: lhs too short");
+    assert!(last(k, n, b_rs, b_cs) < b.len(), "matmul: rhs too short");
+    // SAFETY: every index the GEMM reads or writes is inside its slice (checked above); `dst`
+    // is a unique borrow that neither input aliases.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            T::one(),
+            scale,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }

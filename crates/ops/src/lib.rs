@@ -47,9 +47,11 @@ pub mod reference;
 
 mod activation;
 mod batch_norm;
+mod bmm;
 mod conv;
 mod kernels;
 mod layer_norm;
+mod linear;
 mod pool;
 mod softmax;
 
@@ -57,8 +59,10 @@ pub use activation::{gelu, relu};
 pub use batch_norm::{
     BatchStats, batch_norm_eval, batch_norm_relu_eval, batch_norm_relu_train, batch_norm_train,
 };
+pub use bmm::batched_matmul;
 pub use conv::conv2d;
 pub use layer_norm::layer_norm;
+pub use linear::linear;
 pub use pool::max_pool2d;
 pub use softmax::{log_softmax_last_dim, masked_softmax_last_dim, softmax_last_dim};
 

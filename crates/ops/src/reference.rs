@@ -149,3 +149,19 @@ fn from_channels_last_rows(y: &Tensor, like: &Tensor) -> Result<Tensor> {
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
     x.conv2d(w, padding, stride, 1, 1)
 }
+
+/// `x Wᵀ + b` for `x` `(..., K)`, as candle's `Linear`: the leading dimensions flattened into one
+/// matmul, the bias added by broadcasting. The slow path of [`linear`](crate::linear).
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let k = x.dim(D::Minus1)?;
+    let mut dims = x.dims().to_vec();
+    let y = x.contiguous()?.reshape(((), k))?.matmul(&weight.t()?)?;
+    if let Some(last) = dims.last_mut() {
+        *last = y.dim(1)?;
+    }
+    let y = y.reshape(dims)?;
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}

@@ -298,3 +298,82 @@ fn conv2d_rejects_bad_shapes() -> Result<()> {
     assert!(noether_ops::conv2d(&x, &rand(&[4, 3, 3, 3], 253, F)?, 1, 0).is_err());
     Ok(())
 }
+
+/// The linear layer, with and without bias, ranks 2 to 4, against candle's matmul and
+/// broadcast add; the weight and bias gradients sum over up to 8 * 65 rows.
+#[test]
+fn linear_matches_reference() -> Result<()> {
+    for (dtype, tol) in [(DType::F64, 1e-10), (F, 1e-4)] {
+        for (i, shape) in [&[7, 5][..], &[8, 65, 24], &[2, 3, 4, 6]]
+            .iter()
+            .enumerate()
+        {
+            let k = shape[shape.len() - 1];
+            let x = rand(shape, 300 + i as u64, dtype)?;
+            let w = rand(&[11, k], 310 + i as u64, dtype)?;
+            let b = rand(&[11], 320 + i as u64, dtype)?;
+            compare(
+                &|t| noether_ops::linear(&t[0], &t[1], Some(&t[2])),
+                &|t| reference::linear(&t[0], &t[1], Some(&t[2])),
+                &[x.clone(), w.clone(), b],
+                tol,
+                &format!("linear {dtype:?} {shape:?}"),
+            )?;
+            compare(
+                &|t| noether_ops::linear(&t[0], &t[1], None),
+                &|t| reference::linear(&t[0], &t[1], None),
+                &[x, w],
+                tol,
+                &format!("linear no bias {dtype:?} {shape:?}"),
+            )?;
+        }
+    }
+    // a transposed (non-contiguous) input, and a width mismatch
+    let x = rand(&[6, 4], 330, F)?;
+    let w = rand(&[3, 6], 331, F)?;
+    compare(
+        &|t| noether_ops::linear(&t[0].t()?, &t[1], None),
+        &|t| reference::linear(&t[0].t()?, &t[1], None),
+        &[x.clone(), w.clone()],
+        TOL,
+        "linear transposed",
+    )?;
+    assert!(noether_ops::linear(&x, &w, None).is_err());
+    Ok(())
+}
+
+/// Batched products: contiguous operands, a transposed right operand (`k.t()`), a transposed
+/// left one, a single matrix, and the scale; against `(a * scale).matmul(b)`.
+#[test]
+fn batched_matmul_matches_reference() -> Result<()> {
+    for (dtype, tol) in [(DType::F64, 1e-10), (F, 1e-4)] {
+        let a = rand(&[4, 3, 9, 8], 400, dtype)?;
+        let k = rand(&[4, 3, 7, 8], 401, dtype)?;
+        let v = rand(&[4, 3, 7, 5], 402, dtype)?;
+        let s = 1.0 / 8f64.sqrt();
+        compare(
+            &|t| noether_ops::batched_matmul(&t[0], &t[1].t()?, s),
+            &|t| (&t[0] * s)?.matmul(&t[1].t()?),
+            &[a.clone(), k.clone()],
+            tol,
+            &format!("batched_matmul q kᵀ {dtype:?}"),
+        )?;
+        compare(
+            &|t| noether_ops::batched_matmul(&t[0].t()?, &t[1], 1.0),
+            &|t| t[0].t()?.matmul(&t[1]),
+            &[k.clone(), v],
+            tol,
+            &format!("batched_matmul transposed left {dtype:?}"),
+        )?;
+        compare(
+            &|t| noether_ops::batched_matmul(&t[0], &t[1], 2.0),
+            &|t| (&t[0] * 2.0)?.matmul(&t[1]),
+            &[rand(&[1, 6, 4], 403, dtype)?, rand(&[1, 4, 3], 404, dtype)?],
+            tol,
+            &format!("batched_matmul one matrix {dtype:?}"),
+        )?;
+    }
+    let a = rand(&[2, 3, 4], 405, F)?;
+    assert!(noether_ops::batched_matmul(&a, &a, 1.0).is_err());
+    Ok(())
+}

@@ -201,3 +201,31 @@ fn batch_norm_relu_gradient() -> Result<()> {
         &[x, w, b],
     )
 }
+
+#[test]
+fn linear_gradient() -> Result<()> {
+    let x = rand(&[2, 3, 4], 44, DType::F64)?;
+    let w = rand(&[5, 4], 45, DType::F64)?;
+    let b = rand(&[5], 46, DType::F64)?;
+    check(
+        &|t| noether_ops::linear(&t[0], &t[1], Some(&t[2])),
+        &|t| reference::linear(&t[0], &t[1], Some(&t[2])),
+        &[x.clone(), w.clone(), b],
+    )?;
+    check(
+        &|t| noether_ops::linear(&t[0], &t[1], None),
+        &|t| reference::linear(&t[0], &t[1], None),
+        &[x, w],
+    )
+}
+
+#[test]
+fn batched_matmul_gradient() -> Result<()> {
+    let a = rand(&[2, 3, 4], 47, DType::F64)?;
+    let b = rand(&[2, 5, 4], 48, DType::F64)?;
+    check(
+        &|t| noether_ops::batched_matmul(&t[0], &t[1].t()?, 0.3),
+        &|t| (&t[0] * 0.3)?.matmul(&t[1].t()?),
+        &[a, b],
+    )
+}

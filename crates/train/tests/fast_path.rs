@@ -40,7 +40,9 @@ fn losses(fast: bool) -> anyhow::Result<Vec<f64>> {
     .build(&[&store])?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut view = || -> Result<Tensor> {
-        let v: Vec<f32> = (0..8 * 3 * 16 * 16).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let v: Vec<f32> = (0..8 * 3 * 16 * 16)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
         Tensor::from_vec(v, (8, 3, 16, 16), &device)
     };
     let batch = ViewPair {
@@ -69,7 +71,10 @@ fn twenty_steps_match_with_the_fast_path_on_and_off() -> anyhow::Result<()> {
     let slow = losses(false)?;
     noether_ops::set_fast(true);
     // the loss must move, or equal curves would prove nothing
-    assert!((fused[0] - fused[STEPS as usize - 1]).abs() > 1e-2, "{fused:?}");
+    assert!(
+        (fused[0] - fused[STEPS as usize - 1]).abs() > 1e-2,
+        "{fused:?}"
+    );
     for (step, (a, b)) in fused.iter().zip(&slow).enumerate() {
         assert!(
             (a - b).abs() <= 1e-3 * b.abs().max(1.0),

@@ -36,8 +36,27 @@ pub(crate) trait Float: num_traits::Float + WithDType + Send + Sync {
 }
 
 impl Float for f32 {
+    /// A branch-free rational approximation (Eigen's `generic_fast_erf_float`: odd degree-13
+    /// numerator over even degree-8 denominator, input clamped to `[-4, 4]`), max absolute error
+    /// 4.2e-7 against the exact erf (a few ulp; libm's `erff` is exact to an ulp but scalar, and
+    /// was 5% of a ViT step). The loops over it vectorise.
+    #[inline]
     fn erf(self) -> Self {
-        candle_core::cpu::erf::erf_f32(self)
+        let x = self.clamp(-4.0, 4.0);
+        let x2 = x * x;
+        let mut p = -2.726_142_3e-10_f32;
+        p = p * x2 + 2.770_681_4e-8;
+        p = p * x2 - 2.101_024e-6;
+        p = p * x2 - 5.692_506_4e-5;
+        p = p * x2 - 7.349_906_3e-4;
+        p = p * x2 - 2.954_6e-3;
+        p = p * x2 - 1.609_603_3e-2;
+        let mut q = -1.456_607_2e-5_f32;
+        q = q * x2 - 2.133_740_6e-4;
+        q = q * x2 - 1.682_827e-3;
+        q = q * x2 - 7.373_329e-3;
+        q = q * x2 - 1.426_474e-2;
+        x * p / q
     }
 }
 
@@ -335,5 +354,28 @@ pub(crate) fn matmul_scaled<T: Float>(
             false,
             par,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    /// The f32 erf against libm's f64 erf on a fine grid over `[-6, 6]`: absolute error below
+    /// 5e-7 (measured 4.2e-7), odd, 1 within 2e-7 in the tails.
+    #[test]
+    fn fast_f32_erf_is_accurate() {
+        let mut worst = 0f64;
+        for i in -60_000..=60_000 {
+            let x = i as f32 * 1e-4;
+            let exact = candle_core::cpu::erf::erf_f64(x as f64);
+            worst = worst.max((Float::erf(x) as f64 - exact).abs());
+        }
+        assert!(worst < 5e-7, "max error {worst}");
+        assert!((Float::erf(10f32) - 1.0).abs() < 2e-7);
+        for x in [0.3f32, 1.7, 10.0] {
+            assert_eq!(Float::erf(-x), -Float::erf(x), "odd at {x}");
+        }
+        assert_eq!(Float::erf(0f32), 0.0);
     }
 }

@@ -177,6 +177,30 @@ impl Geometry {
             .filter(|&r| r < self.h)
     }
 
+    /// The `(K, m P)` im2col matrix of the `m` samples `xs`: `xs` itself for one sample under a
+    /// pointwise kernel, else written into (the front of) `buf`.
+    fn col_matrix<'a, T: Float>(&self, xs: &'a [T], buf: &'a mut [T]) -> &'a [T] {
+        let m = xs.len() / self.in_len();
+        if m == 1 && self.pointwise() {
+            return xs;
+        }
+        let col = &mut buf[..self.k() * m * self.p()];
+        self.im2col(xs, col);
+        col
+    }
+
+    /// `m` samples of `(O, P)` (`dys`, sample-major) as one `(O, m P)` matrix: `dys` itself for
+    /// one sample, else gathered into (the front of) `buf`.
+    fn out_matrix<'a, T: Float>(&self, dys: &'a [T], buf: &'a mut [T]) -> &'a [T] {
+        let m = dys.len() / self.out_len();
+        if m == 1 {
+            return dys;
+        }
+        let wide = &mut buf[..self.o * m * self.p()];
+        gather(self, dys, wide);
+        wide
+    }
+
     /// Writes the im2col matrix of the samples `xs` (`m` samples of `C H W`) into `col`, a
     /// `(K, m P)` row-major matrix: sample `t`'s pixels are columns `t P .. (t + 1) P`.
     fn im2col<T: Float>(&self, xs: &[T], col: &mut [T]) {
@@ -248,7 +272,7 @@ fn inner_par(parallel_tiles: bool) -> Parallelism {
     if parallel_tiles {
         Parallelism::None
     } else {
-        Parallelism::Rayon(rayon::current_num_threads())
+        kernels::pool()
     }
 }
 
@@ -306,12 +330,7 @@ fn forward<T: Float>(g: &Geometry, x: &[T], w: &[T]) -> Vec<T> {
         let xs = &x[tile * m * g.in_len()..(tile * m + mt) * g.in_len()];
         let cols = mt * p;
         let (col, wide) = buf.split_at_mut(if direct && g.pointwise() { 0 } else { k * cols });
-        let col: &[T] = if direct && g.pointwise() {
-            xs
-        } else {
-            g.im2col(xs, col);
-            col
-        };
+        let col = g.col_matrix(xs, col);
         if direct {
             matmul((g.o, cols, k), ys, false, (w, k, 1), (col, cols, 1), par);
         } else {
@@ -339,13 +358,7 @@ fn backward_input<T: Float>(g: &Geometry, w: &[T], dy: &[T]) -> Vec<T> {
             return;
         }
         let (dcol, wide) = buf.split_at_mut(k * cols);
-        let wide = &mut wide[..g.o * cols];
-        let dy_mat: &[T] = if mt == 1 {
-            dys
-        } else {
-            gather(g, dys, wide);
-            wide
-        };
+        let dy_mat = g.out_matrix(dys, wide);
         let dcol = &mut dcol[..k * cols];
         matmul(
             (k, cols, g.o),
@@ -381,18 +394,8 @@ fn backward_weight<T: Float>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
             let cols = (s1 - s0) * p;
             let xs = &x[s0 * g.in_len()..s1 * g.in_len()];
             let dys = &dy[s0 * g.out_len()..s1 * g.out_len()];
-            let col: &[T] = if m == 1 && g.pointwise() {
-                xs
-            } else {
-                g.im2col(xs, &mut col[..k * cols]);
-                &col[..k * cols]
-            };
-            let dy_mat: &[T] = if m == 1 {
-                dys
-            } else {
-                gather(g, dys, &mut wide[..g.o * cols]);
-                &wide[..g.o * cols]
-            };
+            let col = g.col_matrix(xs, &mut col);
+            let dy_mat = g.out_matrix(dys, &mut wide);
             // dW (O, K) += dy (O, cols) colᵀ (cols, K).
             matmul(
                 (g.o, k, cols),

@@ -313,6 +313,12 @@ pub(crate) fn matmul<T: Float>(
     matmul_scaled(mnk, dst, accumulate, a, b, T::one(), par)
 }
 
+/// The rayon pool's threads for one GEMM (a large lone product; several small ones run in
+/// parallel with [`Parallelism::None`] each).
+pub(crate) fn pool() -> Parallelism {
+    Parallelism::Rayon(rayon::current_num_threads())
+}
+
 /// [`matmul`] with the product scaled: `dst = scale a b` (or `+=`).
 #[allow(unsafe_code, clippy::too_many_arguments)]
 pub(crate) fn matmul_scaled<T: Float>(

@@ -10,10 +10,9 @@
 //! about a tenth of a ViT step; here every part runs on the GEMM's threads.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 use num_traits::{One, Zero};
 
-use crate::kernels::{self, Float, matmul, with_float_slices};
+use crate::kernels::{self, Float, matmul, pool, with_float_slices};
 use crate::{reference, use_fused};
 
 /// `x Wᵀ + b` for `x` `(..., K)`, `weight` `(N, K)` and `bias` `(N,)`; the result is `(..., N)`.
@@ -70,11 +69,6 @@ fn sizes(x: &Layout, w: &Layout) -> Result<(usize, usize, usize, Shape)> {
     Ok((m, k, n, Shape::from(dims)))
 }
 
-/// The rayon pool's threads for one large GEMM.
-fn par() -> Parallelism {
-    Parallelism::Rayon(rayon::current_num_threads())
-}
-
 /// `x Wᵀ (+ b)`.
 fn forward<T: Float>(
     (m, k, n): (usize, usize, usize),
@@ -89,7 +83,7 @@ fn forward<T: Float>(
         }
     }
     if m > 0 && n > 0 && k > 0 {
-        matmul((m, n, k), &mut y, b.is_some(), (x, k, 1), (w, 1, k), par());
+        matmul((m, n, k), &mut y, b.is_some(), (x, k, 1), (w, 1, k), pool());
     }
     y
 }
@@ -218,14 +212,14 @@ impl CustomOp2 for LinearGrad {
                 // dx (M, K) = g (M, N) W (N, K)
                 let mut dx = vec![T::zero(); m * k];
                 if !empty {
-                    matmul((m, k, n), &mut dx, false, (g, n, 1), (a, k, 1), par());
+                    matmul((m, k, n), &mut dx, false, (g, n, 1), (a, k, 1), pool());
                 }
                 kernels::output(dx, self.x_shape.clone())
             } else {
                 // dW (N, K) = gᵀ (N, M) x (M, K)
                 let mut dw = vec![T::zero(); n * k];
                 if !empty {
-                    matmul((n, k, m), &mut dw, false, (g, 1, n), (a, k, 1), par());
+                    matmul((n, k, m), &mut dw, false, (g, 1, n), (a, k, 1), pool());
                 }
                 kernels::output(dw, (n, k))
             })
@@ -248,7 +242,7 @@ impl CustomOp1 for BiasGrad {
             let mut db = vec![T::zero(); n];
             if m > 0 && n > 0 {
                 let ones = vec![T::one(); m];
-                matmul((1, n, m), &mut db, false, (&ones, m, 1), (g, n, 1), par());
+                matmul((1, n, m), &mut db, false, (&ones, m, 1), (g, n, 1), pool());
             }
             Ok(kernels::output(db, n))
         })

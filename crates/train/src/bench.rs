@@ -24,6 +24,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 use noether_models::{Backbone, ParamStore, ResNet, ResNetConfig, Vit, VitConfig};
 use noether_ops::optim::Optimizer;
 use rand::{Rng, SeedableRng};
@@ -89,10 +90,9 @@ enum Net {
     Vit(SimClr<Vit>),
 }
 
-/// SimCLR with the CIFAR settings on `backbone`, its parameters in `store`, on the CPU.
-fn simclr<B: Backbone>(store: &ParamStore, backbone: B) -> Result<SimClr<B>> {
-    let cfg = SimClrConfig::default();
-    SimClr::new(store.clone(), backbone, &cfg, DType::F32, &Device::Cpu)
+/// SimCLR with `cfg` on `backbone`, its parameters in `store`, on the CPU.
+fn simclr<B: Backbone>(store: &ParamStore, cfg: &SimClrConfig, backbone: B) -> Result<SimClr<B>> {
+    SimClr::new(store.clone(), backbone, cfg, DType::F32, &Device::Cpu)
 }
 
 /// A model, its optimizer and a fixed batch: [`StepBench::step`] runs one training step.
@@ -115,27 +115,53 @@ impl fmt::Debug for StepBench {
 impl StepBench {
     /// The SimCLR step of `model` on `pairs` pairs of `size x size` RGB images (uniform noise
     /// in `[-1, 1)` drawn from `seed`; the parameters are drawn from `seed` too), on the CPU in
-    /// `f32`. The ViT needs `size` 32.
+    /// `f32`, with SimCLR's CIFAR settings. The ViT needs `size` 32.
     pub fn new(model: StepModel, pairs: usize, size: usize, seed: u64) -> Result<StepBench> {
+        let cfg = SimClrConfig::default();
+        match model {
+            StepModel::Resnet18 => {
+                StepBench::resnet(&ResNetConfig::resnet18_cifar(), &cfg, pairs, size, seed)
+            }
+            StepModel::Vit => StepBench::build(pairs, size, seed, |store, vb| {
+                let vit = VitConfig {
+                    image_size: size,
+                    ..VitConfig::vit_tiny_cifar()
+                };
+                Ok(Net::Vit(simclr(store, &cfg, Vit::new(&vit, vb)?)?))
+            }),
+        }
+    }
+
+    /// The same step with any ResNet and SimCLR settings (a narrow one for tests).
+    pub fn resnet(
+        resnet: &ResNetConfig,
+        cfg: &SimClrConfig,
+        pairs: usize,
+        size: usize,
+        seed: u64,
+    ) -> Result<StepBench> {
+        StepBench::build(pairs, size, seed, |store, vb| {
+            Ok(Net::Resnet(simclr(store, cfg, ResNet::new(resnet, vb)?)?))
+        })
+    }
+
+    /// The parameters, the optimizer and the batch around the network `net` builds from the
+    /// seeded store and its `backbone` builder.
+    fn build(
+        pairs: usize,
+        size: usize,
+        seed: u64,
+        net: impl FnOnce(&ParamStore, VarBuilder) -> Result<Net>,
+    ) -> Result<StepBench> {
         if pairs < 2 {
             return Err(TrainError::config("pairs", "needs at least 2 pairs"));
         }
         let device = Device::Cpu;
         let store = ParamStore::seeded(seed);
-        let vb = store.var_builder(DType::F32, &device).pp("backbone");
-        let net = match model {
-            StepModel::Resnet18 => Net::Resnet(simclr(
-                &store,
-                ResNet::new(&ResNetConfig::resnet18_cifar(), vb)?,
-            )?),
-            StepModel::Vit => {
-                let vit = VitConfig {
-                    image_size: size,
-                    ..VitConfig::vit_tiny_cifar()
-                };
-                Net::Vit(simclr(&store, Vit::new(&vit, vb)?)?)
-            }
-        };
+        let net = net(
+            &store,
+            store.var_builder(DType::F32, &device).pp("backbone"),
+        )?;
         let optimizer = OptimizerConfig::Adamw {
             lr: 1e-3,
             betas: [0.9, 0.999],

@@ -286,18 +286,6 @@ fn fmt(x: f64, digits: usize) -> String {
     }
 }
 
-/// The CPU model from `/proc/cpuinfo`.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 /// Writes `bench.md` and `bench.json`.
 fn write_report(args: &BenchArgs, rows: &[Row], out: &Path) -> anyhow::Result<()> {
     let mut md = String::new();
@@ -307,16 +295,15 @@ fn write_report(args: &BenchArgs, rows: &[Row], out: &Path) -> anyhow::Result<()
          with its fused kernels off: {} steps). One SimCLR step of {} image pairs at 32x32 \
          ({} images): forward of both views as one batch, projector `-> 2048 -> 2048 -> 128` \
          with batch norm, NT-Xent (T = 0.5), backward, AdamW. Images per second from the \
-         median step. Machine: {}, {} hardware threads. PyTorch: `scripts/bench_torch.py`, \
-         the same model and step.\n\n",
+         median step. Machine: {}. PyTorch: `scripts/bench_torch.py`, the same model and \
+         step.\n\n",
         args.threads,
         args.warmup,
         args.steps,
         args.baseline_steps,
         args.pairs,
         2 * args.pairs,
-        cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        crate::reproduce::machine(),
     ));
     md.push_str(
         "| workload | noether img/s | noether, system malloc img/s | noether, fused off img/s \

@@ -2073,7 +2073,7 @@ fn git_commit(root: &Path) -> String {
 }
 
 /// The CPU model, its logical cores and candle's device.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

@@ -13,6 +13,7 @@ mod error;
 pub mod fibers;
 pub mod gcnn;
 pub mod gconv;
+pub mod gin;
 pub mod layers;
 pub mod mlp;
 pub mod norm;
@@ -23,6 +24,7 @@ pub mod store;
 pub mod tcnn;
 pub mod transformer;
 pub mod vit;
+pub mod vn;
 
 pub use attention::{KeyValue, MultiHeadAttention};
 pub use convnet::{ConvNet, ConvNetConfig};
@@ -31,6 +33,7 @@ pub use error::{ModelError, Result};
 pub use fibers::{FiberBackbone, GroupAction};
 pub use gcnn::{GCnn, GCnnConfig, RotationAction, Structure};
 pub use gconv::{GConvConfig, GroupBatchNorm, GroupConv, GroupPool, LiftingConv};
+pub use gin::{Gin, GinConfig};
 pub use layers::{Backbone, Conv2d, Linear, linear_normal, torch_linear, torch_uniform};
 pub use mlp::{Mlp, MlpConfig, OutputNorm};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
@@ -44,3 +47,4 @@ pub use transformer::{
     pair_tokens,
 };
 pub use vit::{Vit, VitConfig, VitPool};
+pub use vn::{VnConfig, VnNet, VnOutput};

@@ -105,6 +105,13 @@ fn ops(c: &mut Criterion) {
     );
     bench_pair(
         c,
+        "log_sinkhorn 20 iters 250x41x41",
+        vec![data(&[250, 41, 41], 5)],
+        |t| noether_ops::log_sinkhorn(&t[0], 20),
+        |t| reference::log_sinkhorn(&t[0], 20),
+    );
+    bench_pair(
+        c,
         "gelu 64x65x768",
         vec![data(&[64, 65, 768], 4)],
         |t| noether_ops::gelu(&t[0]),

@@ -53,6 +53,7 @@ mod kernels;
 mod layer_norm;
 mod linear;
 mod pool;
+mod sinkhorn;
 mod softmax;
 
 pub use activation::{gelu, relu};
@@ -64,6 +65,7 @@ pub use conv::conv2d;
 pub use layer_norm::layer_norm;
 pub use linear::linear;
 pub use pool::max_pool2d;
+pub use sinkhorn::log_sinkhorn;
 pub use softmax::{log_softmax_last_dim, masked_softmax_last_dim, softmax_last_dim};
 
 static FAST: AtomicBool = AtomicBool::new(true);

@@ -165,3 +165,23 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
         None => Ok(y),
     }
 }
+
+/// Log-domain Sinkhorn from candle ops (the fused op's reference): `iters` times rows then
+/// columns, `exp` at the end.
+pub fn log_sinkhorn(logits: &Tensor, iters: usize) -> Result<Tensor> {
+    let r = logits.rank();
+    let lse = |x: &Tensor, dim: usize| -> Result<Tensor> {
+        let m = x.max_keepdim(dim)?.detach();
+        x.broadcast_sub(&m)?
+            .exp()?
+            .sum_keepdim(dim)?
+            .log()?
+            .broadcast_add(&m)
+    };
+    let mut l = logits.clone();
+    for _ in 0..iters {
+        l = l.broadcast_sub(&lse(&l, r - 1)?)?;
+        l = l.broadcast_sub(&lse(&l, r - 2)?)?;
+    }
+    l.exp()
+}

@@ -23,6 +23,7 @@ mod groups;
 mod incontext;
 mod info;
 mod learnable;
+mod lps;
 mod plots;
 mod render;
 mod reproduce;

@@ -197,3 +197,82 @@ fn bad_arguments_are_clear_errors() {
     }
     assert!(!out.exists(), "nothing written on bad input");
 }
+
+#[test]
+fn lps_suite_trains_measures_and_reads_graph6_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("results");
+    let runs = tmp.path().join("runs");
+    let graphs = tmp.path().join("graphs");
+    std::fs::create_dir_all(&graphs).expect("graphs dir");
+    // the triangle, the path on 3 nodes and the 4-cycle, as nauty's geng writes them
+    std::fs::write(graphs.join("small.g6"), ">>graph6<<Bw\nBg\nCl\n").expect("graph6 file");
+    let args = [
+        "reproduce",
+        "--suite",
+        "lps",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        s(&graphs),
+        "--out",
+        s(&out),
+        "--runs",
+        s(&runs),
+        "--no-progress",
+    ];
+    let o = xtask(&cache, &args);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("lps/results.json")).expect("lps json"),
+    )
+    .expect("lps/results.json parses");
+    let runs_json = json["runs"].as_array().expect("runs");
+    // CSL and n-body: 4 variants each; images: 5
+    assert_eq!(runs_json.len(), 13, "{json}");
+    for r in runs_json {
+        let eq = r["equivariance"].as_f64().expect("equivariance error");
+        let symmetrized = !matches!(r["variant"].as_str(), Some("none" | "aug"));
+        assert!(
+            !symmetrized || eq <= 1e-5,
+            "{} {}: error {eq}",
+            r["experiment"],
+            r["variant"]
+        );
+    }
+    let separation = json["separation"].as_array().expect("separation");
+    assert_eq!(separation.len(), 2, "CSL and the graph6 file");
+    assert_eq!(
+        separation[1]["graphs"], 6,
+        "3 graphs and their relabellings"
+    );
+    let page = std::fs::read_to_string(out.join("lps/README.md")).expect("page");
+    assert!(
+        page.contains("| MLP-PS |") && page.contains("small.g6"),
+        "{page}"
+    );
+    for plot in ["csl.svg", "nbody.svg", "images.svg", "k_error.svg"] {
+        let svg = std::fs::read_to_string(out.join("lps").join(plot)).expect("plot");
+        assert!(svg.starts_with("<svg"), "{plot}");
+    }
+    // a second invocation reuses every finished run
+    let o = xtask(&cache, &args);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout).matches("reused").count(), 13);
+    // a malformed graph6 line names the file and the line
+    std::fs::write(graphs.join("bad.g6"), "Bw\nB!\n").expect("bad file");
+    let o = xtask(&cache, &args);
+    assert!(!o.status.success());
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("bad.g6") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

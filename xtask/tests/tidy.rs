@@ -111,6 +111,20 @@ fn eval_sees_tensors_not_models_or_data() {
     );
 }
 
+#[test]
+fn symmetrize_wraps_models_without_data_or_training() {
+    assert_no_dependency(
+        "noether-symmetrize",
+        "crates/symmetrize",
+        &[
+            "noether-data",
+            "noether-augment",
+            "noether-eval",
+            "noether-train",
+        ],
+    );
+}
+
 /// Every library crate's manifest under `crates/`, and the CLI's.
 fn all_manifests() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -179,6 +193,7 @@ fn trained_code_never_calls_candles_gradient_less_ops() {
         "crates/models/src",
         "crates/objectives/src",
         "crates/eval/src",
+        "crates/symmetrize/src",
         "crates/train/src",
         "xtask/src",
     ] {

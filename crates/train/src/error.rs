@@ -75,6 +75,9 @@ pub enum TrainError {
     /// A model or parameter store error.
     #[error(transparent)]
     Model(#[from] noether_models::ModelError),
+    /// A symmetrized model refused its input or setting.
+    #[error(transparent)]
+    Symmetrize(#[from] noether_symmetrize::SymError),
     /// A tensor operation (forward, backward, optimizer step) failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

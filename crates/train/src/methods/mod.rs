@@ -9,6 +9,7 @@ pub mod equimod;
 pub mod equimod_actions;
 pub mod gessl;
 pub mod hssl;
+pub mod lps;
 pub mod sen;
 pub mod sie;
 pub mod simclr;
@@ -24,6 +25,7 @@ pub use gessl::{
     gessl_name, sigma, task_temperature,
 };
 pub use hssl::{Hssl, HsslConfig, HsslMode, Images};
+pub use lps::{Examples, Supervised, SupervisedSource, Symmetrize, Target, evaluate};
 pub use sen::{Sen, SenConfig};
 pub use sie::{ActionColumns, Sie, SieConfig};
 pub use simclr::{SimClr, SimClrConfig, ViewPair};

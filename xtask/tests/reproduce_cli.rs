@@ -2,7 +2,7 @@
 //! experiment trains and is evaluated, the results page, JSON and plots are written, a second
 //! invocation reuses the finished runs, and bad arguments are clear errors.
 
-mod common;
+use crate::common;
 
 use common::{s, text, xtask};
 

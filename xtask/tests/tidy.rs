@@ -234,3 +234,54 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Each crate links its integration tests into one binary (`tests/integration.rs`, with
+/// `autotests = false`), so a new file of `tests/` runs only once it is named there as a module
+/// or in the manifest as its own `[[test]]` (for tests that flip a process-wide switch). This
+/// fails when one is named in neither and would silently never run.
+#[test]
+fn every_test_file_is_linked_into_a_test_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .expect("crates dir")
+        .map(|e| format!("crates/{}", e.expect("entry").file_name().to_string_lossy()))
+        .collect();
+    dirs.push("xtask".into());
+    let mut orphans = Vec::new();
+    for dir in dirs {
+        let tests = root.join(&dir).join("tests");
+        if !tests.is_dir() {
+            continue;
+        }
+        let cargo = manifest(&format!("{dir}/Cargo.toml"));
+        assert!(
+            cargo.contains("autotests = false"),
+            "{dir}/Cargo.toml: set `autotests = false` and name `tests/integration.rs` as a [[test]]"
+        );
+        let integration = std::fs::read_to_string(tests.join("integration.rs"))
+            .unwrap_or_else(|e| panic!("{dir}/tests/integration.rs: {e}"));
+        for entry in std::fs::read_dir(&tests).expect("tests dir") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            let Some(module) = name.strip_suffix(".rs") else {
+                continue;
+            };
+            let linked = name == "integration.rs"
+                || integration
+                    .lines()
+                    .any(|l| l.trim() == format!("mod {module};"))
+                || cargo.contains(&format!("path = \"tests/{name}\""));
+            if !linked {
+                orphans.push(format!("{dir}/tests/{name}"));
+            }
+        }
+    }
+    assert!(
+        orphans.is_empty(),
+        "test files in no test binary (add `mod <file>;` to tests/integration.rs):\n{}",
+        orphans.join("\n")
+    );
+}

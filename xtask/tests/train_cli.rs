@@ -2,7 +2,7 @@
 //! metrics, a finished run is not resumed, every experiments/*.toml builds and runs two steps
 //! on a tiny mini3die, and bad run files and data directories are clear errors.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

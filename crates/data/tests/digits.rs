@@ -304,7 +304,7 @@ fn ten_thousand_images_quickly() {
 
 /// Writes `digits-upright.png` and `digits-rotated.png` (ten columns, one per class, in
 /// order) to the temp directory, to look at:
-/// `cargo test -p noether-data --test digits -- --ignored sheet --nocapture`.
+/// `cargo test -p noether-data --test integration -- --ignored digits::sheet --nocapture`.
 #[test]
 #[ignore]
 fn sheet() {

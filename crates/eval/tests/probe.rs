@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use noether_eval::{EvalError, LinearProbeConfig, linear_probe};
 

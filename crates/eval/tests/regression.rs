@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use candle_core::Tensor;
 use noether_eval::{RegressionConfig, RegressionHead, regression_r2};

@@ -1,7 +1,7 @@
 //! Haar sampling of the planar and orthogonal groups: deterministic statistical tests with
 //! fixed seeds (Kolmogorov-Smirnov and chi-square at level 0.001).
 
-mod common;
+use crate::common;
 
 use std::f64::consts::PI;
 

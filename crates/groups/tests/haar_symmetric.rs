@@ -1,6 +1,6 @@
 //! The Haar measure of S_n is uniform: chi-square tests on seeded samples (deterministic).
 
-mod common;
+use crate::common;
 
 use common::{chi_square_critical_999, chi_square_uniform};
 use noether_groups::{FiniteGroup, Group, Symmetric};

@@ -2,7 +2,7 @@
 //! the Euclidean groups and direct products, on random (seeded) and hand-picked elements; and
 //! errors, not panics, on bad input.
 
-mod common;
+use crate::common;
 
 use noether_groups::laws::{
     LawResult, check_group_laws, check_point_action, check_round_trip, check_vector_action,

@@ -1,7 +1,7 @@
 //! Group axioms, action laws and encode / decode round trips for C_n, D_n, SO(2), O(2), O(n)
 //! and SO(n), on random elements (proptest seeds) and on each group's test elements.
 
-mod common;
+use crate::common;
 
 use noether_groups::laws::{check_group_laws, check_point_action, check_vector_action};
 use noether_groups::{Cyclic, Dihedral, FiniteGroup, Group, O2, Orthogonal, Points, SO2};

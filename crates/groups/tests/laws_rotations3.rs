@@ -1,6 +1,6 @@
 //! Group laws, actions, encodings and Haar sampling of SO(3) and O(3).
 
-mod common;
+use crate::common;
 
 use std::f64::consts::PI;
 

@@ -1,7 +1,7 @@
 //! EquiMod's transformation encoder and predictor, and SIE's hypernetwork predictor: names,
 //! shapes, values against direct computations, gradients, and training.
 
-mod support;
+use crate::support;
 
 use candle_core::{D, DType, Device, IndexOp, ModuleT, Tensor, Var};
 use noether_models::{EquimodConfig, EquimodPredictor, HypernetConfig, HypernetPredictor};

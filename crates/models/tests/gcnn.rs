@@ -3,7 +3,7 @@
 //! C8 approximate at 45 degrees), the two no-structure ablations are far from it, the rotation
 //! action agrees with `rot90`, fiber selection picks the right element, and every layer trains.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use noether_models::fibers::{fiber_equivariance_error, select_fibers};

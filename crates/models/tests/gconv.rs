@@ -2,7 +2,7 @@
 //! `f(rot90 x) = rot90(roll(f(x), N / 4, group axis))` (exact, 1e-5) for C4 and C8, invariance of
 //! group-pooled features, group batch norm, and training.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, IndexOp, Module, ModuleT, Tensor};
 use noether_models::gconv::{filter_rotation_matrix, group_pool, rot90};

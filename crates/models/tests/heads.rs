@@ -2,7 +2,7 @@
 //! eval-mode outputs, running statistics; fixture made by `fixtures/make_torch_heads.py`), and
 //! the small ConvNet: shapes, names, errors, and that every model trains.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

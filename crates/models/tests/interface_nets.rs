@@ -5,7 +5,7 @@
 //! (pooled vectors), ignores its padding, is local through its kNN graph and trains. Shape and
 //! config errors are errors, not panics.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use noether_models::{Gin, GinConfig, ParamStore, VnConfig, VnNet, VnOutput};

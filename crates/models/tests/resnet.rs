@@ -2,7 +2,7 @@
 //! eval-mode logits of torchvision models whose weights follow a closed-form rule (fixture made
 //! by `fixtures/make_torchvision_names.py`), bit-exact safetensors round trips, and training.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, ModuleT, Result, Tensor};
 use noether_models::{ParamKind, ParamStore, ResNet, ResNetConfig, ResNetDepth, Stem};

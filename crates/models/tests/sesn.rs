@@ -3,7 +3,7 @@
 //! measured equivariance error of the lifting layer and of the full network against plain CNNs
 //! of the same shape, gradients to every parameter, determinism from a seed.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use noether_models::sesn::{

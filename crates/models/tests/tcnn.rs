@@ -3,7 +3,7 @@
 //! ablation is far from it, zero padding would break it at the borders, the translation action
 //! agrees with `roll` image by image, and every layer trains.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig};

@@ -3,7 +3,7 @@
 //! (`fixtures/transformer_make_fixture.py` -> `fixtures/transformer_reference.json`), the KV cache
 //! against the full sequence, and training.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use noether_models::transformer::{

@@ -3,7 +3,7 @@
 //! `VisionTransformer` (`fixtures/vit_make_fixture.py` -> `fixtures/vit_reference.json`); save and
 //! load; it trains.
 
-mod support;
+use crate::support;
 
 use candle_core::{DType, Device, ModuleT, Tensor};
 use noether_models::{ParamKind, ParamStore, Vit, VitConfig, VitPool};

@@ -2,7 +2,7 @@
 //! to every input that receives a gradient, on the fixture's inputs (small, generic: no input
 //! sits on a kink of a ReLU, clamp or max).
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Result, Tensor, Var};
 use common::{check_gradients, fixture, tensor};

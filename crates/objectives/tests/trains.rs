@@ -2,7 +2,7 @@
 //! steps on a tiny batch, the loss falls, and on the first step every parameter receives a
 //! non-zero gradient (checked inside `common::train`).
 
-mod common;
+use crate::common;
 
 use candle_core::{D, Result, Tensor, Var};
 use common::{Lin, rng, train, uniform};

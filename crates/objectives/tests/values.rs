@@ -2,7 +2,7 @@
 //! each loss written from the papers' formulas and the reference code's choices), in `f64` to
 //! 1e-9 and in `f32` to 1e-5, plus a few cases computed by hand.
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, Result, Tensor};
 use common::{assert_close, fixture, num, scalar, tensor};

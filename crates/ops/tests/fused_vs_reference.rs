@@ -4,7 +4,7 @@
 //! parallel. `noether_ops::X` and `noether_ops::reference::X` are called directly; the global
 //! `set_fast` switch is not touched.
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Result, Tensor};
 use common::{compare, mask, rand, uniform};

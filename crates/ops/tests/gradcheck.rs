@@ -2,7 +2,7 @@
 //! and the composite reference path (`Σ op(x) * r` with fixed random `r`, step 1e-6, relative
 //! tolerance 1e-6).
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, Result, Tensor};
 use common::{OpFn, away_from_zero, fd_check, rand, uniform};

@@ -5,7 +5,7 @@
 //! fused path and on the composite path. Also: the schedule, clipping, EMA and BYOL's rate by
 //! hand, and config validation.
 
-mod common;
+use crate::common;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var, bail};

@@ -3,7 +3,7 @@
 //! agree on tensors large enough to run in parallel; variables without a gradient are left
 //! alone; and each optimizer fits a small linear regression.
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use noether_ops::optim::{

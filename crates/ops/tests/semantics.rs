@@ -3,7 +3,7 @@
 //! with torch's semantics, ReLU's gradient at 0, errors as values, and results that do not
 //! depend on the thread count.
 
-mod common;
+use crate::common;
 
 use candle_core::{D, DType, Device, Result, Tensor, Var};
 use common::{grads, mask, rand, uniform};

@@ -2,7 +2,7 @@
 //! `tests/fixtures/torch_ops.json`, written by `tests/fixtures/make_torch_ops.py` (torch,
 //! float64). Checked in `f64` (tolerance 1e-10) and in `f32` (1e-5), relative to `1 + |torch|`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -7,7 +7,7 @@
 //! - a conv-free batch-norm classifier on `(N, C, H, W)`: train-mode batch norm (rank 4 and
 //!   rank 2), ReLU, log-softmax + NLL; then eval mode with the running statistics.
 
-mod common;
+use crate::common;
 
 use candle_core::{D, DType, Device, Module, Result, Tensor, Var};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW};

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use noether_symmetrize::*;
 
-mod support;
+use crate::support;
 use support::{R, dense, gauss, rng};
 
 /// A random symmetric 0/1 adjacency `(b, n, n)`.

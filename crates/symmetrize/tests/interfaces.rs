@@ -6,7 +6,7 @@ use noether_symmetrize::interfaces::{C4Interface, GinInterface, VnInterface};
 use noether_symmetrize::*;
 use rand::Rng;
 
-mod support;
+use crate::support;
 use support::{R, dense, gauss, rng};
 
 fn err<B: Base, I: Interface>(

@@ -3,7 +3,7 @@
 //! to its total, the predictors are the hypernetwork applied to the gallery embedding, and bad
 //! configs and batches are errors naming the field.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

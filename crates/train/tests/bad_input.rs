@@ -2,7 +2,7 @@
 //! config, another model, nothing to resume, a fresh run over an existing one. Each is an `Err`
 //! naming the file or field, and no variable is touched.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! the same group elements; without structure they do not), the positives' group-distance
 //! distribution, gradients for every parameter in both modes, and the one-view batch source.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

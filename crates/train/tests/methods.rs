@@ -2,7 +2,7 @@
 //! the loss falls, every trained parameter gets a gradient, BYOL's EMA target moves by exactly
 //! the EMA rule and is never optimized, and BYOL + EquiMod resumes bit-identically.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! target, the optimizer state, the metrics), after a stop flag, after a non-finite loss, and
 //! with a crashed checkpoint write left behind.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

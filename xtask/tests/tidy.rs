@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use crate::common::root;
+
 fn manifest(rel: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
 }
 
 /// The `[dependencies]` table of a manifest (not dev-dependencies), as text.
@@ -125,18 +126,25 @@ fn symmetrize_wraps_models_without_data_or_training() {
     );
 }
 
-/// Every library crate's manifest under `crates/`, and the CLI's.
-fn all_manifests() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut out: Vec<String> = std::fs::read_dir(root.join("crates"))
+/// Every library crate's directory under `crates/`, and the CLI's, relative to the root.
+fn crate_dirs() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root().join("crates"))
         .expect("crates/")
         .filter_map(|e| e.ok())
-        .map(|e| format!("crates/{}/Cargo.toml", e.file_name().to_string_lossy()))
+        .map(|e| format!("crates/{}", e.file_name().to_string_lossy()))
         .collect();
     out.sort();
-    out.push("xtask/Cargo.toml".to_string());
+    out.push("xtask".to_string());
     assert!(out.len() >= 8, "expected every crate, found {out:?}");
     out
+}
+
+/// Every crate's manifest ([`crate_dirs`]).
+fn all_manifests() -> Vec<String> {
+    crate_dirs()
+        .into_iter()
+        .map(|d| format!("{d}/Cargo.toml"))
+        .collect()
 }
 
 #[test]
@@ -172,7 +180,7 @@ fn candle_is_pinned_once_in_the_workspace() {
 /// (correct) backward.
 #[test]
 fn trained_code_never_calls_candles_gradient_less_ops() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root();
     let forbidden = [
         "candle_nn::ops::softmax",
         "candle_nn::ops::log_softmax",
@@ -241,14 +249,9 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// fails when one is named in neither and would silently never run.
 #[test]
 fn every_test_file_is_linked_into_a_test_binary() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs: Vec<String> = std::fs::read_dir(root.join("crates"))
-        .expect("crates dir")
-        .map(|e| format!("crates/{}", e.expect("entry").file_name().to_string_lossy()))
-        .collect();
-    dirs.push("xtask".into());
+    let root = root();
     let mut orphans = Vec::new();
-    for dir in dirs {
+    for dir in crate_dirs() {
         let tests = root.join(&dir).join("tests");
         if !tests.is_dir() {
             continue;
@@ -269,10 +272,9 @@ fn every_test_file_is_linked_into_a_test_binary() {
             let Some(module) = name.strip_suffix(".rs") else {
                 continue;
             };
+            let declaration = format!("mod {module};");
             let linked = name == "integration.rs"
-                || integration
-                    .lines()
-                    .any(|l| l.trim() == format!("mod {module};"))
+                || integration.lines().any(|l| l.trim() == declaration)
                 || cargo.contains(&format!("path = \"tests/{name}\""));
             if !linked {
                 orphans.push(format!("{dir}/tests/{name}"));
